@@ -1,0 +1,53 @@
+#pragma once
+// In-process event bus fed by the transactional outbox: events are written in the same
+// transaction as the change, then delivered after commit, at least once (again after a crash).
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <functional>
+#include <mutex>
+#include <souk/bus/event.hpp>
+#include <souk/core/result.hpp>
+#include <string>
+#include <vector>
+
+namespace souk::db {
+class database;
+}
+
+namespace souk::bus {
+
+// A subscriber answers ok when it has handled the event; an error means "deliver again later".
+using subscriber = std::function<boost::asio::awaitable<status>(const event&)>;
+
+class bus {
+public:
+    bus(boost::asio::any_io_executor ex, db::database& db);
+
+    // type "*" receives every event. Subscribe before start().
+    void subscribe(std::string type, std::string name, subscriber s);
+    // Loads undelivered events from the outbox and delivers them; then delivers as commits come.
+    void start();
+    // Called by the writer thread after a commit.
+    void committed(std::vector<event>&& events);
+    std::int64_t backlog() const;
+    // Waits for in-flight deliveries to finish.
+    boost::asio::awaitable<void> drain();
+
+private:
+    struct entry {
+        std::string type;
+        std::string name;
+        subscriber fn;
+    };
+    boost::asio::awaitable<void> deliver(event e, int attempt);
+    void mark_delivered(const std::string& id);
+
+    boost::asio::any_io_executor ex_;
+    db::database& db_;
+    std::vector<entry> subscribers_;
+    mutable std::mutex mu_;
+    std::int64_t in_flight_ = 0;
+};
+
+}  // namespace souk::bus

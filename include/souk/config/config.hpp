@@ -1,0 +1,58 @@
+#pragma once
+// Configuration: config/default.json, the environment's overlay, an optional file, then
+// SOUK_* environment variables (SOUK_SERVER__HTTP_PORT=8081; "__" separates levels).
+// Every key must exist in default.json with the same type; anything else is refused.
+#include <boost/json/object.hpp>
+#include <cstdint>
+#include <souk/core/result.hpp>
+#include <string>
+#include <vector>
+
+namespace souk::config {
+
+struct server_settings {
+    std::string host = "127.0.0.1";
+    int http_port = 8080;
+    int https_port = 8443;
+    bool https = true;
+    std::string http_mode = "serve";  // "serve" or "redirect"
+    std::string public_url;           // printed at start and used in links; derived when empty
+    int threads = 0;                  // 0: one per core
+    int max_connections = 10000;
+    int header_limit_bytes = 16 * 1024;
+    int body_limit_bytes = 1 << 20;
+    int read_timeout_ms = 10000;
+    int idle_timeout_ms = 60000;
+    std::string tls_cert;
+    std::string tls_key;
+    std::string static_dir;  // serve the SPA from disk instead of the embedded bundle
+};
+
+struct settings {
+    std::string env = "dev";
+    std::string data_dir = "./var";
+    server_settings server;
+    std::string db_path;  // resolved against data_dir
+    std::string synchronous = "FULL";
+    int readers = 2;
+    int batch_jobs_max = 256;
+    int batch_wait_us_max = 2000;
+    bool log_requests = true;
+    std::string log_level = "info";
+    boost::json::object raw;  // the merged document, for module sections
+};
+
+// Problems name the offending key, e.g. "server.http_port: must be 0..65535".
+struct load_options {
+    std::string env;          // overrides SOUK_ENV; empty: SOUK_ENV or "dev"
+    std::string file;         // extra overlay file
+    std::vector<std::pair<std::string, std::string>> overrides;  // key path -> JSON or string
+    bool use_environment = true;
+};
+
+result<settings> load(const load_options& o);
+
+// Resolves a path against data_dir unless absolute.
+std::string in_data_dir(const settings& s, const std::string& p);
+
+}  // namespace souk::config

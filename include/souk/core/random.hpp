@@ -1,0 +1,13 @@
+#pragma once
+#include <cstddef>
+#include <string>
+
+namespace souk {
+
+// Cryptographically strong random bytes (OpenSSL RAND_bytes), hex encoded.
+std::string random_hex(std::size_t bytes);
+// An opaque, unguessable id with a readable type prefix, e.g. "evt_3k9...". 128 bits.
+std::string new_id(std::string_view prefix);
+std::string to_hex(std::string_view bytes);
+
+}  // namespace souk

@@ -1,0 +1,109 @@
+#pragma once
+// A thin RAII layer over one SQLite connection. SQL failures throw db::sql_error: inside a write
+// job the writer turns them into an error value for that job alone.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace souk::db {
+
+class sql_error : public std::runtime_error {
+public:
+    sql_error(int code, const std::string& what) : std::runtime_error(what), code_(code) {}
+    int code() const { return code_; }
+    bool is_constraint() const { return (code_ & 0xff) == 19; }  // SQLITE_CONSTRAINT
+
+private:
+    int code_;
+};
+
+class statement {
+public:
+    statement(sqlite3* db, std::string_view sql);
+    ~statement();
+    statement(const statement&) = delete;
+    statement& operator=(const statement&) = delete;
+
+    // Binding is 1-based as in SQLite. Returns *this so calls chain.
+    statement& bind(int index, std::int64_t value);
+    statement& bind(int index, int value) { return bind(index, std::int64_t{value}); }
+    statement& bind(int index, double value);
+    statement& bind(int index, std::string_view text);
+    statement& bind(int index, const char* text) { return bind(index, std::string_view(text)); }
+    statement& bind(int index, const std::string& text) { return bind(index, std::string_view(text)); }
+    statement& bind_null(int index);
+    statement& bind_blob(int index, std::string_view bytes);
+    template <class T>
+    statement& bind(int index, const std::optional<T>& v) {
+        return v ? bind(index, *v) : bind_null(index);
+    }
+    // Binds every argument in order, starting at 1.
+    template <class... Args>
+    statement& bind_all(const Args&... args) {
+        int i = 0;
+        (bind(++i, args), ...);
+        return *this;
+    }
+
+    // true while a row is available.
+    bool step();
+    // Steps to completion; for statements that return no rows.
+    void run();
+    void reset();
+
+    bool is_null(int col) const;
+    std::int64_t int64(int col) const;
+    double real(int col) const;
+    std::string text(int col) const;
+    std::string_view text_view(int col) const;  // valid until the next step/reset
+    std::optional<std::string> optional_text(int col) const;
+    std::optional<std::int64_t> optional_int64(int col) const;
+
+private:
+    sqlite3* db_;
+    sqlite3_stmt* stmt_ = nullptr;
+};
+
+enum class open_mode { read_write, read_only };
+
+class connection {
+public:
+    // synchronous: "FULL", "NORMAL" or "OFF". Sets WAL, foreign keys and a busy timeout.
+    connection(const std::string& path, open_mode mode, std::string_view synchronous = "FULL");
+    ~connection();
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
+
+    void exec(std::string_view sql);
+    // A cached prepared statement, reset and with bindings cleared.
+    statement& prepare(std::string_view sql);
+    std::int64_t changes() const;
+    sqlite3* handle() const { return db_; }
+    const std::string& path() const { return path_; }
+
+private:
+    sqlite3* db_ = nullptr;
+    std::string path_;
+    std::unordered_map<std::string, std::unique_ptr<statement>> cache_;
+};
+
+// RAII guard: BEGIN IMMEDIATE ... COMMIT, rolled back unless committed (CLI and tests).
+class transaction {
+public:
+    explicit transaction(connection& c);
+    ~transaction();
+    void commit();
+
+private:
+    connection& c_;
+    bool done_ = false;
+};
+
+}  // namespace souk::db

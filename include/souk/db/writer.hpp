@@ -1,0 +1,223 @@
+#pragma once
+// ONE writer thread commits jobs in groups: many jobs, one transaction, one fsync. Each job runs
+// in its own savepoint, so a job that fails is rolled back alone; a job is completed (on the
+// caller's executor) only after the batch has committed.
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/value.hpp>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <souk/bus/event.hpp>
+#include <souk/core/clock.hpp>
+#include <souk/core/result.hpp>
+#include <souk/db/connection.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace souk::db {
+
+struct timer_row {
+    std::string id;
+    std::string kind;
+    std::int64_t due_ms = 0;
+    boost::json::value payload;
+};
+
+// What a write job sees: the connection plus the outbox and the durable timers.
+class tx {
+public:
+    tx(connection& c, const souk::clock& clk) : c_(c), clock_(clk) {}
+    connection& conn() { return c_; }
+    statement& prepare(std::string_view sql) { return c_.prepare(sql); }
+    std::int64_t now_ms() const { return clock_.now_ms(); }
+
+    // Writes the event to the outbox in this transaction; delivered after commit.
+    std::string publish(std::string type, boost::json::value payload);
+    // A durable timer, fired on the io_context at due_ms (and after a restart if missed).
+    std::string schedule(std::string kind, std::int64_t due_ms, boost::json::value payload);
+    void cancel_timer(const std::string& id);
+    // Inbox for idempotent subscribers: true the first time (subscriber, event id) is seen.
+    bool first_delivery(std::string_view subscriber, std::string_view event_id);
+
+    // Writer internals: per job bookkeeping.
+    void begin_job();
+    void rollback_job();
+    std::vector<bus::event> take_events() { return std::exchange(events_, {}); }
+    std::vector<timer_row> take_timers() { return std::exchange(timers_, {}); }
+    std::vector<std::string> take_cancelled() { return std::exchange(cancelled_, {}); }
+
+private:
+    connection& c_;
+    const souk::clock& clock_;
+    std::vector<bus::event> events_;
+    std::vector<timer_row> timers_;
+    std::vector<std::string> cancelled_;
+    std::size_t events_mark_ = 0, timers_mark_ = 0, cancelled_mark_ = 0;
+};
+
+class write_job {
+public:
+    virtual ~write_job() = default;
+    // Runs inside the batch transaction. An error rolls back this job's savepoint only.
+    virtual status run(tx& t) = 0;
+    // After the batch commits (ok) or for a job that failed (error). Called once.
+    virtual void complete(status outcome) = 0;
+};
+
+struct writer_options {
+    std::size_t batch_jobs_max = 256;
+    std::int64_t batch_wait_us_max = 2000;  // a batch stops collecting after this long
+    std::size_t queue_jobs_max = 100'000;   // beyond this, writes are refused with 503
+};
+
+struct writer_stats {
+    std::uint64_t jobs = 0;
+    std::uint64_t commits = 0;
+    std::uint64_t failed_commits = 0;
+};
+
+class writer {
+public:
+    // Called on the writer thread after each commit with what the batch published and scheduled.
+    using commit_listener = std::function<void(std::vector<bus::event>&&, std::vector<timer_row>&&,
+                                               std::vector<std::string>&& cancelled)>;
+    // batch size and commit duration, for metrics
+    using batch_observer = std::function<void(std::size_t jobs, double seconds)>;
+
+    writer(std::unique_ptr<connection> conn, const souk::clock& clk, writer_options opts);
+    ~writer();
+    writer(const writer&) = delete;
+    writer& operator=(const writer&) = delete;
+
+    void on_commit(commit_listener l) { on_commit_ = std::move(l); }
+    void on_batch(batch_observer o) { on_batch_ = std::move(o); }
+
+    // Queues a job; refuses it (completing with 503) when the queue is full or stopped.
+    void submit(std::unique_ptr<write_job> job);
+
+    // co_await writer.write<T>([](tx& t) -> result<T> {...}): resumes after the commit.
+    template <class T>
+    boost::asio::awaitable<result<T>> write(std::function<result<T>(tx&)> fn);
+    // Blocking form for the CLI and tests; never call it on an io thread.
+    template <class T>
+    result<T> write_sync(std::function<result<T>(tx&)> fn);
+
+    // Finishes every queued job, then stops the thread. Idempotent.
+    void stop();
+    writer_stats stats() const;
+    std::size_t queue_depth() const;
+
+private:
+    void loop();
+    void run_batch(std::vector<std::unique_ptr<write_job>>& batch);
+    status run_alone(write_job& job);
+
+    std::unique_ptr<connection> conn_;
+    const souk::clock& clock_;
+    writer_options opts_;
+    commit_listener on_commit_;
+    batch_observer on_batch_;
+    mutable std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<std::unique_ptr<write_job>> queue_;
+    bool stopping_ = false;
+    writer_stats stats_;
+    std::thread thread_;
+};
+
+namespace detail {
+
+template <class T, class Handler>
+class async_job final : public write_job {
+public:
+    async_job(std::function<result<T>(tx&)> fn, Handler h)
+        : fn_(std::move(fn)),
+          handler_(std::move(h)),
+          work_(boost::asio::make_work_guard(
+              boost::asio::get_associated_executor(handler_, boost::asio::system_executor()))) {}
+
+    status run(tx& t) override {
+        value_.emplace(fn_(t));
+        if (!value_->ok()) return value_->err();
+        return {};
+    }
+    void complete(status outcome) override {
+        result<T> r = outcome.ok()
+                          ? (value_ ? std::move(*value_) : result<T>(error::internal()))
+                          : (value_ && !value_->ok() ? std::move(*value_)
+                                                     : result<T>(std::move(outcome).err()));
+        auto ex = work_.get_executor();
+        boost::asio::post(ex, [h = std::move(handler_), r = std::move(r)]() mutable {
+            std::move(h)(std::move(r));
+        });
+        work_.reset();
+    }
+
+private:
+    std::function<result<T>(tx&)> fn_;
+    std::optional<result<T>> value_;
+    Handler handler_;
+    boost::asio::executor_work_guard<
+        boost::asio::associated_executor_t<Handler, boost::asio::system_executor>>
+        work_;
+};
+
+template <class T>
+class sync_job final : public write_job {
+public:
+    explicit sync_job(std::function<result<T>(tx&)> fn) : fn_(std::move(fn)) {}
+    std::future<result<T>> future() { return promise_.get_future(); }
+    status run(tx& t) override {
+        value_.emplace(fn_(t));
+        if (!value_->ok()) return value_->err();
+        return {};
+    }
+    void complete(status outcome) override {
+        if (outcome.ok() && value_) {
+            promise_.set_value(std::move(*value_));
+        } else if (value_ && !value_->ok()) {
+            promise_.set_value(std::move(*value_));
+        } else {
+            promise_.set_value(result<T>(std::move(outcome).err()));
+        }
+    }
+
+private:
+    std::function<result<T>(tx&)> fn_;
+    std::optional<result<T>> value_;
+    std::promise<result<T>> promise_;
+};
+
+}  // namespace detail
+
+template <class T>
+boost::asio::awaitable<result<T>> writer::write(std::function<result<T>(tx&)> fn) {
+    co_return co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&,
+                                                   void(result<T>)>(
+        [this, &fn](auto handler) {
+            using H = decltype(handler);
+            submit(std::make_unique<detail::async_job<T, H>>(std::move(fn), std::move(handler)));
+        },
+        boost::asio::use_awaitable);
+}
+
+template <class T>
+result<T> writer::write_sync(std::function<result<T>(tx&)> fn) {
+    auto job = std::make_unique<detail::sync_job<T>>(std::move(fn));
+    auto fut = job->future();
+    submit(std::move(job));
+    return fut.get();
+}
+
+}  // namespace souk::db

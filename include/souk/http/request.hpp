@@ -1,0 +1,55 @@
+#pragma once
+// The kernel's own request type. Module handlers see this, never Beast's types.
+#include <boost/json/value.hpp>
+#include <optional>
+#include <souk/core/result.hpp>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace souk::http {
+
+enum class method { get, head, post, put, patch, del, options, other };
+std::string_view to_string(method m);
+method method_from_string(std::string_view s);
+
+struct route;
+
+// Who is calling, once authentication has run. Filled by the identity module's authenticator.
+struct principal {
+    std::string user_id;
+    std::string tenant;
+    std::vector<std::string> roles;
+    bool has_role(std::string_view role) const;
+};
+
+using header_list = std::vector<std::pair<std::string, std::string>>;
+
+struct request {
+    http::method method = http::method::get;
+    std::string method_name;
+    std::string target;  // path and query as received
+    std::string path;    // decoded path
+    std::string query;   // raw query string without '?'
+    header_list headers;
+    std::string body;
+    std::vector<std::pair<std::string, std::string>> params;  // path parameters
+    std::string request_id;
+    std::string trace_id;
+    std::string remote_address;
+    bool secure = false;
+    const http::route* route = nullptr;
+    std::optional<principal> caller;
+
+    // Case-insensitive header lookup; empty when absent.
+    std::string_view header(std::string_view name) const;
+    // Path parameter by name; empty when absent.
+    std::string_view param(std::string_view name) const;
+    // Decoded query parameter; nullopt when absent.
+    std::optional<std::string> query_param(std::string_view name) const;
+    // The body as JSON, with the API's limits (depth 64, numbers in range); MALFORMED_JSON else.
+    result<boost::json::value> json() const;
+};
+
+}  // namespace souk::http

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# scripts/build.sh <release|asan> [targets...] — configures once, then builds incrementally.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kind=${1:-release}; shift || true
+case "$kind" in
+  release) flags=(-DCMAKE_BUILD_TYPE=Release -DSOUK_SANITIZE=OFF) ;;
+  asan)    flags=(-DCMAKE_BUILD_TYPE=Debug -DSOUK_SANITIZE=ON) ;;
+  *) echo "usage: scripts/build.sh release|asan [targets...]" >&2; exit 2 ;;
+esac
+dir="build/$kind"
+if [[ ! -f "$dir/build.ninja" ]]; then
+  cmake -S . -B "$dir" -G Ninja "${flags[@]}" >/dev/null
+fi
+jobs=$(nproc)
+cmake --build "$dir" --parallel "$jobs" ${1:+--target "$@"}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what Souk needs on Debian 12, only what is missing (fast when nothing is).
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config ccache git
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libsqlite3-dev sqlite3 libfmt-dev catch2 prometheus-cpp-dev libssl-dev openssl
+  libargon2-dev libqrencode-dev
+  python3 curl wrk nginx-light clang-format
+)
+if [[ "${SOUK_WITH_WEB:-0}" == 1 ]]; then
+  packages+=(nodejs npm chromium)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  sudo_cmd=()
+  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,13 @@
+#include "app/cli.hpp"
+
+namespace souk::app {
+
+// The bounded contexts linked into this binary, in start-up order. A module's factory lives in
+// its public header (include/souk/<module>/module.hpp).
+std::vector<std::unique_ptr<module>> build_modules(context& ctx) {
+    std::vector<std::unique_ptr<module>> out;
+    (void)ctx;
+    return out;
+}
+
+}  // namespace souk::app

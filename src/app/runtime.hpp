@@ -1,0 +1,41 @@
+#pragma once
+// Everything a running Souk holds, built in dependency order and torn down in reverse.
+#include <boost/asio/io_context.hpp>
+#include <memory>
+#include <souk/kernel.hpp>
+#include <thread>
+#include <vector>
+
+#include "app/cli.hpp"
+#include "http/dispatch.hpp"
+#include "http/server.hpp"
+#include "http/static_files.hpp"
+
+namespace souk::app {
+
+class runtime {
+public:
+    explicit runtime(config::settings s);
+    ~runtime();
+
+    // Serves until SIGINT/SIGTERM; returns the exit code.
+    int serve();
+    const http::router& routes() const { return router_; }
+
+private:
+    void drain_and_stop();
+
+    config::settings cfg_;
+    souk::secrets secrets_;
+    souk::system_clock clock_;
+    std::vector<std::unique_ptr<boost::asio::io_context>> ios_;
+    std::unique_ptr<db::database> db_;
+    std::unique_ptr<bus::bus> bus_;
+    std::unique_ptr<sched::scheduler> scheduler_;
+    http::router router_;
+    std::unique_ptr<ops_state> ops_;
+    std::unique_ptr<context> ctx_;
+    std::vector<std::unique_ptr<module>> modules_;
+};
+
+}  // namespace souk::app

@@ -1,0 +1,191 @@
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <souk/log/log.hpp>
+#include <souk/metrics/metrics.hpp>
+
+#include "app/runtime.hpp"
+
+namespace souk::app {
+
+namespace asio = boost::asio;
+
+namespace {
+
+std::size_t thread_count(const config::settings& s) {
+    if (s.server.threads > 0) return static_cast<std::size_t>(s.server.threads);
+    return std::max(1u, std::thread::hardware_concurrency());
+}
+
+void observe_writer(db::writer& w) {
+    static auto& batch = prometheus::BuildHistogram()
+                             .Name("souk_db_commit_batch_jobs")
+                             .Help("Write jobs per group commit")
+                             .Register(metrics::registry())
+                             .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256, 512});
+    static auto& latency = prometheus::BuildHistogram()
+                               .Name("souk_db_commit_duration_seconds")
+                               .Help("Time from a batch's BEGIN to its COMMIT")
+                               .Register(metrics::registry())
+                               .Add({}, metrics::latency_buckets());
+    w.on_batch([](std::size_t jobs, double seconds) {
+        batch.Observe(static_cast<double>(jobs));
+        latency.Observe(seconds);
+    });
+}
+
+std::string public_url(const config::settings& s, std::uint16_t http_port, std::uint16_t https_port) {
+    if (!s.server.public_url.empty()) return s.server.public_url;
+    const std::string host = s.server.host == "0.0.0.0" ? "localhost" : s.server.host;
+    if (s.server.https) return "https://" + host + ":" + std::to_string(https_port) + "/";
+    return "http://" + host + ":" + std::to_string(http_port) + "/";
+}
+
+}  // namespace
+
+runtime::runtime(config::settings s) : cfg_(std::move(s)) {
+    secrets_ = load_secrets(cfg_);
+    for (std::size_t i = 0; i < thread_count(cfg_); ++i)
+        ios_.push_back(std::make_unique<asio::io_context>(1));
+    db_ = std::make_unique<db::database>(database_options(cfg_), clock_);
+    observe_writer(db_->writer());
+    bus_ = std::make_unique<bus::bus>(ios_.front()->get_executor(), *db_);
+    scheduler_ = std::make_unique<sched::scheduler>(ios_.front()->get_executor(), *db_, clock_);
+    db_->writer().on_commit([this](std::vector<bus::event>&& events,
+                                   std::vector<db::timer_row>&& timers,
+                                   std::vector<std::string>&& cancelled) {
+        bus_->committed(std::move(events));
+        scheduler_->committed(std::move(timers), std::move(cancelled));
+    });
+    ops_ = std::unique_ptr<ops_state>(new ops_state{*db_, *bus_, *scheduler_});
+    register_ops_routes(router_, *ops_);
+    std::vector<asio::any_io_executor> executors;
+    for (auto& io : ios_) executors.push_back(io->get_executor());
+    ctx_ = std::unique_ptr<context>(
+        new context{cfg_, secrets_, *db_, *bus_, *scheduler_, clock_, router_, executors});
+    modules_ = build_modules(*ctx_);
+    router_.freeze(http::attach_route_metrics);
+}
+
+runtime::~runtime() {
+    for (auto it = modules_.rbegin(); it != modules_.rend(); ++it) (*it)->stop();
+    if (db_) db_->stop();
+}
+
+int runtime::serve() {
+    const auto assets = cfg_.server.static_dir.empty()
+                            ? http::static_files::from_embedded(embedded::web_assets())
+                            : http::static_files::from_directory(cfg_.server.static_dir);
+    std::shared_ptr<asio::ssl::context> tls;
+    if (cfg_.server.https)
+        tls = http::make_tls_context(cfg_.server.tls_cert, cfg_.server.tls_key, cfg_.data_dir);
+
+    http::server_options so;
+    so.host = cfg_.server.host;
+    so.http_port = cfg_.server.http_port;
+    so.https_port = cfg_.server.https ? cfg_.server.https_port : -1;
+    so.max_connections = cfg_.server.max_connections;
+    so.header_limit_bytes = static_cast<std::size_t>(cfg_.server.header_limit_bytes);
+    so.body_limit_bytes = static_cast<std::size_t>(cfg_.server.body_limit_bytes);
+    so.read_timeout = std::chrono::milliseconds(cfg_.server.read_timeout_ms);
+    so.idle_timeout = std::chrono::milliseconds(cfg_.server.idle_timeout_ms);
+
+    http::dispatcher secure(router_, &assets, {.log_requests = cfg_.log_requests});
+    http::dispatch_options plain_opts{.log_requests = cfg_.log_requests};
+    plain_opts.redirect_to_https = cfg_.server.http_mode == "redirect";
+    http::dispatcher plain(router_, &assets, plain_opts);
+
+    std::vector<asio::io_context*> ios;
+    for (auto& io : ios_) ios.push_back(io.get());
+    http::server srv(ios, so, secure, plain, tls);
+    srv.start();
+    if (plain_opts.redirect_to_https) {
+        // Known only once bound (the port may be ephemeral); no io thread runs yet.
+        const std::string host = cfg_.server.host == "0.0.0.0" ? "localhost" : cfg_.server.host;
+        plain.set_https_origin("https://" + host + ":" + std::to_string(srv.https_port()));
+    }
+
+    bus_->start();
+    scheduler_->start();
+    asio::co_spawn(
+        *ios_.front(),
+        [this]() -> asio::awaitable<void> {
+            for (auto& m : modules_) co_await m->ready();
+            ops_->ready = true;
+        },
+        asio::detached);
+
+    boost::json::object listening{{"env", cfg_.env},
+                                  {"http_port", srv.http_port()},
+                                  {"url", public_url(cfg_, srv.http_port(), srv.https_port())},
+                                  {"threads", ios_.size()}};
+    if (tls) listening["https_port"] = srv.https_port();
+    log::info("listening", std::move(listening));
+    log::flush();
+
+    std::atomic<bool> stopping{false};
+    asio::signal_set signals(*ios_.front(), SIGINT, SIGTERM);
+    signals.async_wait([&](boost::system::error_code ec, int sig) {
+        if (ec) return;
+        log::info("shutting down", {{"signal", sig}});
+        stopping = true;
+        srv.drain();
+        // In-flight requests finish; then the io threads are stopped.
+        asio::co_spawn(
+            *ios_.front(),
+            [&]() -> asio::awaitable<void> {
+                asio::steady_timer t(*ios_.front());
+                for (int i = 0; i < 1000 && srv.connections() > 0; ++i) {
+                    t.expires_after(std::chrono::milliseconds(10));
+                    co_await t.async_wait(asio::use_awaitable);
+                }
+                co_await bus_->drain();
+                scheduler_->stop();
+                for (auto& io : ios_) io->stop();
+            },
+            asio::detached);
+    });
+
+    std::vector<std::thread> threads;
+    for (std::size_t i = 1; i < ios_.size(); ++i) {
+        threads.emplace_back([io = ios_[i].get()] {
+            auto guard = asio::make_work_guard(*io);
+            io->run();
+        });
+    }
+    {
+        auto guard = asio::make_work_guard(*ios_.front());
+        ios_.front()->run();
+    }
+    for (auto& io : ios_) io->stop();
+    for (auto& t : threads) t.join();
+    for (auto it = modules_.rbegin(); it != modules_.rend(); ++it) (*it)->stop();
+    db_->stop();  // the writer finishes every queued job before it stops
+    log::info("stopped");
+    log::flush();
+    return exit_ok;
+}
+
+int cmd_serve(const args& a) {
+    if (a.has("help")) {
+        std::puts(
+            "usage: souk serve [--env E] [--config FILE] [--set key=value]... [--demo]\n"
+            "Runs the server until SIGINT or SIGTERM, then drains in-flight requests.");
+        return exit_ok;
+    }
+    auto s = load_settings(a);
+    if (!s) return exit_usage;
+    const int lock = lock_data_dir(*s);
+    if (lock < 0) {
+        std::fprintf(stderr, "souk serve: another server holds %s\n", s->data_dir.c_str());
+        return exit_failure;
+    }
+    runtime rt(std::move(*s));
+    return rt.serve();
+}
+
+}  // namespace souk::app

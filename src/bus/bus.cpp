@@ -1,0 +1,101 @@
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
+#include <souk/bus/bus.hpp>
+#include <souk/db/database.hpp>
+#include <souk/log/log.hpp>
+
+namespace souk::bus {
+
+namespace {
+constexpr int attempts_max = 20;
+}
+
+bus::bus(boost::asio::any_io_executor ex, db::database& db) : ex_(std::move(ex)), db_(db) {}
+
+void bus::subscribe(std::string type, std::string name, subscriber s) {
+    subscribers_.push_back({std::move(type), std::move(name), std::move(s)});
+}
+
+void bus::start() {
+    auto pending = db_.read_sync<std::vector<event>>([](db::connection& c) -> result<std::vector<event>> {
+        std::vector<event> out;
+        auto& st = c.prepare(
+            "SELECT id, type, payload, created_ms FROM outbox WHERE delivered_ms IS NULL ORDER BY "
+            "created_ms");
+        while (st.step())
+            out.push_back({st.text(0), st.text(1), boost::json::parse(st.text_view(2)), st.int64(3)});
+        st.reset();
+        return out;
+    });
+    if (!pending.ok()) throw std::runtime_error("bus: cannot read the outbox");
+    if (!pending->empty()) log::info("redelivering outbox events", {{"count", pending->size()}});
+    committed(std::move(*pending));
+}
+
+void bus::committed(std::vector<event>&& events) {
+    if (events.empty()) return;
+    {
+        std::lock_guard lock(mu_);
+        in_flight_ += static_cast<std::int64_t>(events.size());
+    }
+    for (auto& e : events) {
+        boost::asio::co_spawn(ex_, deliver(std::move(e), 0), boost::asio::detached);
+    }
+}
+
+std::int64_t bus::backlog() const {
+    std::lock_guard lock(mu_);
+    return in_flight_;
+}
+
+boost::asio::awaitable<void> bus::deliver(event e, int attempt) {
+    bool all_ok = true;
+    for (const auto& s : subscribers_) {
+        if (s.type != "*" && s.type != e.type) continue;
+        try {
+            status st = co_await s.fn(e);
+            if (!st.ok()) {
+                all_ok = false;
+                log::warn("subscriber failed", {{"subscriber", s.name}, {"event", e.id},
+                                                {"error", st.err().code}});
+            }
+        } catch (const std::exception& ex) {
+            all_ok = false;
+            log::error("subscriber threw",
+                       {{"subscriber", s.name}, {"event", e.id}, {"what", ex.what()}});
+        }
+    }
+    if (!all_ok && attempt + 1 < attempts_max) {
+        // Back off and deliver again; subscribers deduplicate on the event id.
+        boost::asio::steady_timer t(ex_, std::chrono::milliseconds(100 << std::min(attempt, 8)));
+        co_await t.async_wait(boost::asio::use_awaitable);
+        co_await deliver(std::move(e), attempt + 1);
+        co_return;
+    }
+    mark_delivered(e.id);
+    std::lock_guard lock(mu_);
+    --in_flight_;
+}
+
+void bus::mark_delivered(const std::string& id) {
+    // Not awaited: marking is an optimisation, a lost mark only means one more delivery.
+    db_.writer().submit(std::make_unique<db::detail::sync_job<bool>>(
+        [id](db::tx& t) -> result<bool> {
+            t.prepare("UPDATE outbox SET delivered_ms = ? WHERE id = ?").bind_all(t.now_ms(), id).run();
+            return true;
+        }));
+}
+
+boost::asio::awaitable<void> bus::drain() {
+    auto ex = co_await boost::asio::this_coro::executor;
+    for (int i = 0; i < 500 && backlog() > 0; ++i) {
+        boost::asio::steady_timer t(ex, std::chrono::milliseconds(10));
+        co_await t.async_wait(boost::asio::use_awaitable);
+    }
+}
+
+}  // namespace souk::bus

@@ -1,0 +1,246 @@
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <souk/config/config.hpp>
+#include <souk/embedded.hpp>
+#include <sstream>
+
+extern char** environ;
+
+namespace souk::config {
+
+namespace {
+
+namespace json = boost::json;
+
+error config_error(const std::string& key, const std::string& problem) {
+    error e{2, "CONFIG", key + ": " + problem};
+    e.details["key"] = key;
+    return e;
+}
+
+std::string_view embedded_file(std::string_view name) {
+    for (const auto& f : embedded::config_files())
+        if (f.path == name) return f.bytes;
+    return {};
+}
+
+bool same_kind(const json::value& a, const json::value& b) {
+    auto numeric = [](const json::value& v) { return v.is_int64() || v.is_uint64(); };
+    if (numeric(a) && numeric(b)) return true;
+    return a.kind() == b.kind();
+}
+
+// Overlays `over` onto `base`; every key must already exist in `base` with the same type.
+status merge(json::object& base, const json::object& over, const std::string& prefix) {
+    for (const auto& [k, v] : over) {
+        const std::string key = prefix.empty() ? std::string(k) : prefix + "." + std::string(k);
+        auto* cur = base.if_contains(k);
+        if (!cur) return config_error(key, "unknown key");
+        if (!same_kind(*cur, v)) return config_error(key, "wrong type");
+        if (v.is_object()) {
+            if (auto s = merge(cur->get_object(), v.get_object(), key); !s.ok()) return s;
+        } else {
+            *cur = v;
+        }
+    }
+    return {};
+}
+
+result<json::object> parse_object(std::string_view text, const std::string& origin) {
+    boost::system::error_code ec;
+    auto v = json::parse(text, ec);
+    if (ec || !v.is_object()) return config_error(origin, "not a JSON object");
+    return std::move(v.get_object());
+}
+
+// Sets one dotted key from a string; the value is read as JSON when the key is not a string.
+status set_path(json::object& root, const std::string& dotted, const std::string& text) {
+    json::object* obj = &root;
+    std::size_t start = 0;
+    for (;;) {
+        const auto dot = dotted.find('.', start);
+        const std::string part = dotted.substr(start, dot == std::string::npos ? dotted.npos : dot - start);
+        auto* v = obj->if_contains(part);
+        if (!v) return config_error(dotted, "unknown key");
+        if (dot == std::string::npos) {
+            if (v->is_string()) {
+                *v = text;
+                return {};
+            }
+            boost::system::error_code ec;
+            auto parsed = json::parse(text, ec);
+            if (ec || !same_kind(*v, parsed)) return config_error(dotted, "wrong type");
+            *v = parsed;
+            return {};
+        }
+        if (!v->is_object()) return config_error(dotted, "unknown key");
+        obj = &v->get_object();
+        start = dot + 1;
+    }
+}
+
+// SOUK_SERVER__HTTP_PORT -> server.http_port
+std::string env_key(std::string_view name) {
+    std::string out;
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        if (name[i] == '_' && i + 1 < name.size() && name[i + 1] == '_') {
+            out += '.';
+            ++i;
+        } else {
+            out += static_cast<char>(std::tolower(static_cast<unsigned char>(name[i])));
+        }
+    }
+    return out;
+}
+
+int get_int(const json::object& o, std::string_view k) {
+    const auto& v = o.at(k);
+    return v.is_int64() ? static_cast<int>(v.get_int64()) : static_cast<int>(v.get_uint64());
+}
+
+bool within(std::int64_t v, std::int64_t lo, std::int64_t hi) { return v >= lo && v <= hi; }
+
+result<settings> extract(json::object doc) {
+    settings s;
+    s.env = std::string(doc.at("env").get_string());
+    if (s.env != "dev" && s.env != "test" && s.env != "staging" && s.env != "prod")
+        return config_error("env", "must be dev, test, staging or prod");
+    s.data_dir = std::string(doc.at("data_dir").get_string());
+    if (s.data_dir.empty()) return config_error("data_dir", "must not be empty");
+    const auto& srv = doc.at("server").get_object();
+    auto& o = s.server;
+    o.host = std::string(srv.at("host").get_string());
+    o.http_port = get_int(srv, "http_port");
+    o.https_port = get_int(srv, "https_port");
+    o.https = srv.at("https").get_bool();
+    o.http_mode = std::string(srv.at("http_mode").get_string());
+    o.public_url = std::string(srv.at("public_url").get_string());
+    o.threads = get_int(srv, "threads");
+    o.max_connections = get_int(srv, "max_connections");
+    o.header_limit_bytes = get_int(srv, "header_limit_bytes");
+    o.body_limit_bytes = get_int(srv, "body_limit_bytes");
+    o.read_timeout_ms = get_int(srv, "read_timeout_ms");
+    o.idle_timeout_ms = get_int(srv, "idle_timeout_ms");
+    o.tls_cert = std::string(srv.at("tls_cert").get_string());
+    o.tls_key = std::string(srv.at("tls_key").get_string());
+    o.static_dir = std::string(srv.at("static_dir").get_string());
+    if (o.host.empty()) return config_error("server.host", "must not be empty");
+    if (!within(o.http_port, 0, 65535)) return config_error("server.http_port", "must be 0..65535");
+    if (!within(o.https_port, 0, 65535))
+        return config_error("server.https_port", "must be 0..65535");
+    if (o.http_mode != "serve" && o.http_mode != "redirect")
+        return config_error("server.http_mode", "must be serve or redirect");
+    if (o.http_mode == "redirect" && !o.https)
+        return config_error("server.http_mode", "redirect needs server.https");
+    if (!within(o.threads, 0, 256)) return config_error("server.threads", "must be 0..256");
+    if (!within(o.max_connections, 1, 1'000'000))
+        return config_error("server.max_connections", "must be 1..1000000");
+    if (!within(o.header_limit_bytes, 1024, 1 << 20))
+        return config_error("server.header_limit_bytes", "must be 1024..1048576");
+    if (!within(o.body_limit_bytes, 1024, 64 << 20))
+        return config_error("server.body_limit_bytes", "must be 1024..67108864");
+    if (!within(o.read_timeout_ms, 50, 600'000))
+        return config_error("server.read_timeout_ms", "must be 50..600000");
+    if (!within(o.idle_timeout_ms, 50, 3'600'000))
+        return config_error("server.idle_timeout_ms", "must be 50..3600000");
+    if (o.tls_cert.empty() != o.tls_key.empty())
+        return config_error(o.tls_cert.empty() ? "server.tls_cert" : "server.tls_key",
+                            "tls_cert and tls_key go together");
+    for (const auto& [key, path] : {std::pair{"server.tls_cert", o.tls_cert},
+                                    std::pair{"server.tls_key", o.tls_key},
+                                    std::pair{"server.static_dir", o.static_dir}}) {
+        if (!path.empty() && !std::filesystem::exists(path))
+            return config_error(key, "no such file or directory: " + path);
+    }
+    const auto& db = doc.at("database").get_object();
+    s.db_path = std::string(db.at("path").get_string());
+    s.synchronous = std::string(db.at("synchronous").get_string());
+    s.readers = get_int(db, "readers");
+    s.batch_jobs_max = get_int(db, "batch_jobs_max");
+    s.batch_wait_us_max = get_int(db, "batch_wait_us_max");
+    if (s.db_path.empty()) return config_error("database.path", "must not be empty");
+    if (s.synchronous != "FULL" && s.synchronous != "NORMAL" && s.synchronous != "EXTRA" &&
+        s.synchronous != "OFF")
+        return config_error("database.synchronous", "must be FULL, EXTRA, NORMAL or OFF");
+    if (!within(s.readers, 1, 64)) return config_error("database.readers", "must be 1..64");
+    if (!within(s.batch_jobs_max, 1, 65536))
+        return config_error("database.batch_jobs_max", "must be 1..65536");
+    if (!within(s.batch_wait_us_max, 0, 1'000'000))
+        return config_error("database.batch_wait_us_max", "must be 0..1000000");
+    const auto& lg = doc.at("log").get_object();
+    s.log_level = std::string(lg.at("level").get_string());
+    s.log_requests = lg.at("requests").get_bool();
+    if (s.log_level != "debug" && s.log_level != "info" && s.log_level != "warn" &&
+        s.log_level != "error")
+        return config_error("log.level", "must be debug, info, warn or error");
+    // The data directory must exist (we create it) and be writable.
+    std::error_code ec;
+    std::filesystem::create_directories(s.data_dir, ec);
+    if (ec || access(s.data_dir.c_str(), W_OK) != 0)
+        return config_error("data_dir", "cannot create or write " + s.data_dir);
+    s.raw = std::move(doc);
+    return s;
+}
+
+}  // namespace
+
+result<settings> load(const load_options& opts) {
+    auto base = parse_object(embedded_file("default.json"), "default.json");
+    if (!base.ok()) return std::move(base).err();
+    json::object doc = std::move(*base);
+
+    std::string env = opts.env;
+    if (env.empty() && opts.use_environment) {
+        if (const char* e = std::getenv("SOUK_ENV")) env = e;
+    }
+    if (env.empty()) env = "dev";
+    const auto overlay_text = embedded_file(env + ".json");
+    if (overlay_text.empty()) return config_error("env", "no overlay for environment '" + env + "'");
+    auto overlay = parse_object(overlay_text, env + ".json");
+    if (!overlay.ok()) return std::move(overlay).err();
+    if (auto s = merge(doc, *overlay, ""); !s.ok()) return std::move(s).err();
+
+    std::string file = opts.file;
+    if (file.empty() && opts.use_environment) {
+        if (const char* f = std::getenv("SOUK_CONFIG")) file = f;
+    }
+    if (!file.empty()) {
+        std::ifstream in(file);
+        if (!in) return config_error("config", "cannot read " + file);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        auto extra = parse_object(ss.str(), file);
+        if (!extra.ok()) return std::move(extra).err();
+        if (auto s = merge(doc, *extra, ""); !s.ok()) return std::move(s).err();
+    }
+    if (opts.use_environment) {
+        for (char** e = environ; *e; ++e) {
+            std::string_view kv(*e);
+            if (kv.substr(0, 5) != "SOUK_") continue;
+            const auto eq = kv.find('=');
+            const auto name = kv.substr(5, eq - 5);
+            if (name == "ENV" || name == "CONFIG") continue;
+            if (auto s = set_path(doc, env_key(name), std::string(kv.substr(eq + 1))); !s.ok()) {
+                auto err = std::move(s).err();
+                err.message = "SOUK_" + std::string(name) + " (" + err.message + ")";
+                return err;
+            }
+        }
+    }
+    for (const auto& [k, v] : opts.overrides) {
+        if (auto s = set_path(doc, k, v); !s.ok()) return std::move(s).err();
+    }
+    doc["env"] = env;
+    return extract(std::move(doc));
+}
+
+std::string in_data_dir(const settings& s, const std::string& p) {
+    if (!p.empty() && p.front() == '/') return p;
+    return (std::filesystem::path(s.data_dir) / p).string();
+}
+
+}  // namespace souk::config

@@ -1,0 +1,120 @@
+#include <algorithm>
+#include <souk/db/database.hpp>
+#include <souk/embedded.hpp>
+#include <souk/log/log.hpp>
+
+namespace souk::db {
+
+namespace {
+
+struct migration {
+    int version;
+    std::string name;
+    std::string_view sql;
+};
+
+std::vector<migration> embedded_migrations() {
+    std::vector<migration> out;
+    for (const auto& f : embedded::migrations()) {
+        std::string_view name = f.path;
+        if (auto slash = name.rfind('/'); slash != std::string_view::npos)
+            name = name.substr(slash + 1);
+        if (name.size() < 5 || !std::all_of(name.begin(), name.begin() + 4, ::isdigit)) continue;
+        out.push_back({std::stoi(std::string(name.substr(0, 4))), std::string(name), f.bytes});
+    }
+    std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.version < b.version; });
+    for (std::size_t i = 1; i < out.size(); ++i)
+        if (out[i].version == out[i - 1].version)
+            throw std::logic_error("two migrations share version " + std::to_string(out[i].version));
+    return out;
+}
+
+void ensure_version_table(connection& c) {
+    c.exec(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT "
+        "NULL, applied_ms INTEGER NOT NULL)");
+}
+
+}  // namespace
+
+std::vector<migration_status> migrations_status(connection& c) {
+    ensure_version_table(c);
+    std::vector<migration_status> out;
+    for (const auto& m : embedded_migrations()) {
+        auto& st = c.prepare("SELECT 1 FROM schema_migrations WHERE version = ?");
+        st.bind(1, m.version);
+        out.push_back({m.version, m.name, st.step()});
+        st.reset();
+    }
+    return out;
+}
+
+int migrate_up(connection& c) {
+    ensure_version_table(c);
+    int applied = 0;
+    for (const auto& m : embedded_migrations()) {
+        auto& st = c.prepare("SELECT 1 FROM schema_migrations WHERE version = ?");
+        st.bind(1, m.version);
+        const bool done = st.step();
+        st.reset();
+        if (done) continue;
+        transaction t(c);
+        c.exec(m.sql);
+        c.prepare("INSERT INTO schema_migrations (version, name, applied_ms) VALUES (?, ?, ?)")
+            .bind_all(m.version, m.name, system_clock().now_ms())
+            .run();
+        t.commit();
+        log::info("migration applied", {{"version", m.version}, {"name", m.name}});
+        ++applied;
+    }
+    return applied;
+}
+
+database::database(database_options opts, const souk::clock& clk)
+    : opts_(std::move(opts)), read_pool_(std::max<std::size_t>(1, opts_.readers)) {
+    auto w = std::make_unique<connection>(opts_.path, open_mode::read_write, opts_.synchronous);
+    migrate_up(*w);
+    writer_ = std::make_unique<db::writer>(std::move(w), clk, opts_.writer);
+    const std::size_t n = std::max<std::size_t>(1, opts_.readers);
+    for (std::size_t i = 0; i < n; ++i) {
+        all_readers_.push_back(std::make_unique<connection>(opts_.path, open_mode::read_only));
+        free_readers_.push_back(all_readers_.back().get());
+    }
+}
+
+database::~database() { stop(); }
+
+void database::stop() {
+    if (writer_) writer_->stop();
+    read_pool_.join();
+}
+
+connection& database::acquire() {
+    std::lock_guard lock(readers_mu_);
+    if (free_readers_.empty()) {
+        // More concurrent sync readers than the pool holds (CLI, tests): open another.
+        all_readers_.push_back(std::make_unique<connection>(opts_.path, open_mode::read_only));
+        return *all_readers_.back();
+    }
+    connection* c = free_readers_.back();
+    free_readers_.pop_back();
+    return *c;
+}
+
+void database::release(connection& c) {
+    std::lock_guard lock(readers_mu_);
+    free_readers_.push_back(&c);
+}
+
+bool database::writable() {
+    auto r = writer_->write_sync<bool>([](tx& t) -> result<bool> {
+        t.prepare("INSERT INTO kernel_probe (id, touched_ms) VALUES (1, ?) ON CONFLICT (id) DO "
+                  "UPDATE SET touched_ms = excluded.touched_ms")
+            .bind(1, t.now_ms())
+            .run();
+        return true;
+    });
+    return r.ok();
+}
+
+}  // namespace souk::db

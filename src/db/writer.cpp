@@ -1,0 +1,264 @@
+#include <sqlite3.h>
+
+#include <boost/json/serialize.hpp>
+#include <cassert>
+#include <chrono>
+#include <souk/core/random.hpp>
+#include <souk/db/writer.hpp>
+#include <souk/log/log.hpp>
+
+namespace souk::db {
+
+// ---- tx ------------------------------------------------------------------------------------
+
+std::string tx::publish(std::string type, boost::json::value payload) {
+    bus::event e{new_id("evt"), std::move(type), std::move(payload), now_ms()};
+    prepare("INSERT INTO outbox (id, type, payload, created_ms) VALUES (?, ?, ?, ?)")
+        .bind_all(e.id, e.type, boost::json::serialize(e.payload), e.created_ms)
+        .run();
+    std::string id = e.id;
+    events_.push_back(std::move(e));
+    return id;
+}
+
+std::string tx::schedule(std::string kind, std::int64_t due_ms, boost::json::value payload) {
+    timer_row t{new_id("tmr"), std::move(kind), due_ms, std::move(payload)};
+    prepare("INSERT INTO timers (id, kind, due_ms, payload) VALUES (?, ?, ?, ?)")
+        .bind_all(t.id, t.kind, t.due_ms, boost::json::serialize(t.payload))
+        .run();
+    std::string id = t.id;
+    timers_.push_back(std::move(t));
+    return id;
+}
+
+void tx::cancel_timer(const std::string& id) {
+    prepare("UPDATE timers SET done_ms = ? WHERE id = ? AND done_ms IS NULL")
+        .bind_all(now_ms(), id)
+        .run();
+    cancelled_.push_back(id);
+}
+
+bool tx::first_delivery(std::string_view subscriber, std::string_view event_id) {
+    prepare("INSERT OR IGNORE INTO inbox (subscriber, event_id) VALUES (?, ?)")
+        .bind_all(subscriber, event_id)
+        .run();
+    return c_.changes() == 1;
+}
+
+void tx::begin_job() {
+    events_mark_ = events_.size();
+    timers_mark_ = timers_.size();
+    cancelled_mark_ = cancelled_.size();
+}
+
+void tx::rollback_job() {
+    events_.resize(events_mark_);
+    timers_.resize(timers_mark_);
+    cancelled_.resize(cancelled_mark_);
+}
+
+// ---- writer --------------------------------------------------------------------------------
+
+namespace {
+
+// Failures of the storage itself (disk full, I/O, read-only) are 503; anything else is a bug
+// in the job's SQL and answers 500 without leaking the message.
+error storage_error(const sql_error& e) {
+    const int primary = e.code() & 0xff;
+    if (primary == SQLITE_FULL || primary == SQLITE_IOERR || primary == SQLITE_READONLY ||
+        primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_CANTOPEN)
+        return error::unavailable();
+    log::error("write job failed", {{"sqlite", e.what()}});
+    return error::internal();
+}
+
+bool in_transaction(connection& c) { return sqlite3_get_autocommit(c.handle()) == 0; }
+
+}  // namespace
+
+writer::writer(std::unique_ptr<connection> conn, const souk::clock& clk, writer_options opts)
+    : conn_(std::move(conn)), clock_(clk), opts_(opts) {
+    thread_ = std::thread([this] { loop(); });
+}
+
+writer::~writer() { stop(); }
+
+void writer::submit(std::unique_ptr<write_job> job) {
+    {
+        std::lock_guard lock(mu_);
+        if (!stopping_ && queue_.size() < opts_.queue_jobs_max) {
+            queue_.push_back(std::move(job));
+            cv_.notify_one();
+            return;
+        }
+    }
+    job->complete(error::unavailable("the writer is not accepting work"));
+}
+
+void writer::stop() {
+    {
+        std::lock_guard lock(mu_);
+        if (stopping_ && !thread_.joinable()) return;
+        stopping_ = true;
+        cv_.notify_all();
+    }
+    if (thread_.joinable()) thread_.join();
+}
+
+writer_stats writer::stats() const {
+    std::lock_guard lock(mu_);
+    return stats_;
+}
+
+std::size_t writer::queue_depth() const {
+    std::lock_guard lock(mu_);
+    return queue_.size();
+}
+
+void writer::loop() {
+    std::vector<std::unique_ptr<write_job>> batch;
+    for (;;) {
+        {
+            std::unique_lock lock(mu_);
+            cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+            if (queue_.empty()) return;  // stopping, and everything queued is done
+        }
+        run_batch(batch);
+        batch.clear();
+    }
+}
+
+void writer::run_batch(std::vector<std::unique_ptr<write_job>>& batch) {
+    const auto started = std::chrono::steady_clock::now();
+    const auto deadline = started + std::chrono::microseconds(opts_.batch_wait_us_max);
+    tx t(*conn_, clock_);
+    std::vector<status> outcomes;
+    bool batch_ok = true;
+    try {
+        conn_->exec("BEGIN IMMEDIATE");
+    } catch (const sql_error&) {
+        batch_ok = false;
+        std::lock_guard lock(mu_);
+        if (!queue_.empty()) {  // answer at least one job so the loop makes progress
+            batch.push_back(std::move(queue_.front()));
+            queue_.pop_front();
+            outcomes.emplace_back();
+        }
+    }
+    // Take jobs while they keep coming, up to the caps; each runs as soon as it is taken so
+    // the next batch's jobs queue up while this one commits.
+    while (batch_ok) {
+        std::unique_ptr<write_job> job;
+        {
+            std::lock_guard lock(mu_);
+            if (queue_.empty()) break;
+            job = std::move(queue_.front());
+            queue_.pop_front();
+        }
+        t.begin_job();
+        status outcome;
+        try {
+            conn_->prepare("SAVEPOINT job").run();
+            outcome = job->run(t);
+            if (outcome.ok()) {
+                conn_->prepare("RELEASE job").run();
+            } else {
+                conn_->prepare("ROLLBACK TO job").run();
+                conn_->prepare("RELEASE job").run();
+                t.rollback_job();
+            }
+        } catch (const std::exception& ex) {
+            t.rollback_job();
+            const auto* e = dynamic_cast<const sql_error*>(&ex);
+            if (e) {
+                outcome = storage_error(*e);
+            } else {
+                log::error("write job threw", {{"what", ex.what()}});
+                outcome = error::internal();
+            }
+            if (!in_transaction(*conn_)) {
+                batch_ok = false;  // SQLite rolled back the whole batch (disk full, I/O).
+            } else {
+                try {
+                    conn_->prepare("ROLLBACK TO job").run();
+                    conn_->prepare("RELEASE job").run();
+                } catch (const sql_error&) {
+                    batch_ok = false;
+                }
+            }
+        }
+        batch.push_back(std::move(job));
+        outcomes.push_back(std::move(outcome));
+        if (batch.size() >= opts_.batch_jobs_max || std::chrono::steady_clock::now() >= deadline)
+            break;
+    }
+    if (batch_ok) {
+        try {
+            conn_->exec("COMMIT");
+        } catch (const sql_error& e) {
+            batch_ok = false;
+            log::warn("batch commit failed; retrying its jobs one by one", {{"sqlite", e.what()}});
+        }
+    }
+    if (!batch_ok) {
+        if (in_transaction(*conn_)) {
+            try {
+                conn_->exec("ROLLBACK");
+            } catch (const sql_error&) {
+            }
+        }
+        {
+            std::lock_guard lock(mu_);
+            ++stats_.failed_commits;
+        }
+        // Retry each job alone so that one culprit cannot sink the others.
+        (void)t.take_events();
+        (void)t.take_timers();
+        (void)t.take_cancelled();
+        for (std::size_t i = 0; i < batch.size(); ++i) outcomes[i] = run_alone(*batch[i]);
+        for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->complete(std::move(outcomes[i]));
+        return;
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    {
+        std::lock_guard lock(mu_);
+        stats_.jobs += batch.size();
+        ++stats_.commits;
+    }
+    if (on_batch_) on_batch_(batch.size(), seconds);
+    if (on_commit_) on_commit_(t.take_events(), t.take_timers(), t.take_cancelled());
+    for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->complete(std::move(outcomes[i]));
+}
+
+// Runs one job in a transaction of its own, after its batch failed to commit.
+status writer::run_alone(write_job& job) {
+    tx t(*conn_, clock_);
+    t.begin_job();
+    try {
+        conn_->exec("BEGIN IMMEDIATE");
+        status outcome = job.run(t);
+        if (!outcome.ok()) {
+            conn_->exec("ROLLBACK");
+            return outcome;
+        }
+        conn_->exec("COMMIT");
+    } catch (const sql_error& e) {
+        if (in_transaction(*conn_)) {
+            try {
+                conn_->exec("ROLLBACK");
+            } catch (const sql_error&) {
+            }
+        }
+        return storage_error(e);
+    }
+    {
+        std::lock_guard lock(mu_);
+        ++stats_.jobs;
+        ++stats_.commits;
+    }
+    if (on_commit_) on_commit_(t.take_events(), t.take_timers(), t.take_cancelled());
+    return {};
+}
+
+}  // namespace souk::db

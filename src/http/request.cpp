@@ -1,0 +1,126 @@
+#include <boost/url/parse_query.hpp>
+#include <souk/http/json.hpp>
+#include <souk/http/request.hpp>
+#include <souk/http/response.hpp>
+
+namespace souk::http {
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+        if (x != y) return false;
+    }
+    return true;
+}
+
+std::string_view find_header(const header_list& h, std::string_view name) {
+    for (const auto& [k, v] : h)
+        if (iequals(k, name)) return v;
+    return {};
+}
+
+}  // namespace
+
+std::string_view to_string(method m) {
+    switch (m) {
+        case method::get: return "GET";
+        case method::head: return "HEAD";
+        case method::post: return "POST";
+        case method::put: return "PUT";
+        case method::patch: return "PATCH";
+        case method::del: return "DELETE";
+        case method::options: return "OPTIONS";
+        case method::other: break;
+    }
+    return "OTHER";
+}
+
+method method_from_string(std::string_view s) {
+    if (s == "GET") return method::get;
+    if (s == "HEAD") return method::head;
+    if (s == "POST") return method::post;
+    if (s == "PUT") return method::put;
+    if (s == "PATCH") return method::patch;
+    if (s == "DELETE") return method::del;
+    if (s == "OPTIONS") return method::options;
+    return method::other;
+}
+
+bool principal::has_role(std::string_view role) const {
+    for (const auto& r : roles)
+        if (r == role) return true;
+    return false;
+}
+
+std::string_view request::header(std::string_view name) const { return find_header(headers, name); }
+
+std::string_view request::param(std::string_view name) const {
+    for (const auto& [k, v] : params)
+        if (k == name) return v;
+    return {};
+}
+
+std::optional<std::string> request::query_param(std::string_view name) const {
+    auto parsed = boost::urls::parse_query(query);
+    if (!parsed) return std::nullopt;
+    for (auto p : *parsed)
+        if (p.key == name) return std::string(p.value);
+    return std::nullopt;
+}
+
+result<boost::json::value> request::json() const { return souk::json::parse(body); }
+
+void response::set_header(std::string name, std::string value) {
+    for (auto& [k, v] : headers) {
+        if (iequals(k, name)) {
+            v = std::move(value);
+            return;
+        }
+    }
+    headers.emplace_back(std::move(name), std::move(value));
+}
+
+std::string_view response::header(std::string_view name) const {
+    return find_header(headers, name);
+}
+
+response response::ok(const boost::json::value& data, int status) {
+    boost::json::object env;
+    env["success"] = true;
+    env["data"] = data;
+    return raw(status, "application/json", boost::json::serialize(env));
+}
+
+response response::list(const boost::json::value& items, std::int64_t page,
+                         std::int64_t per_page, std::int64_t total) {
+    boost::json::object env;
+    env["success"] = true;
+    env["data"] = items;
+    env["meta"] = {{"page", page}, {"per_page", per_page}, {"total", total}};
+    return raw(200, "application/json", boost::json::serialize(env));
+}
+
+response response::fail(const souk::error& e, std::string_view request_id) {
+    boost::json::object err{{"code", e.code}, {"message", e.message}};
+    if (!e.details.empty()) err["details"] = e.details;
+    boost::json::object env{{"success", false}, {"error", std::move(err)}};
+    env["request_id"] = request_id;
+    response r = raw(e.status, "application/json", boost::json::serialize(env));
+    for (const auto& [k, v] : e.headers) r.set_header(k, v);
+    return r;
+}
+
+response response::raw(int status, std::string content_type, std::string body) {
+    response r;
+    r.status = status;
+    r.content_type = std::move(content_type);
+    r.body = std::move(body);
+    return r;
+}
+
+}  // namespace souk::http

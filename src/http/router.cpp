@@ -1,0 +1,134 @@
+#include <cassert>
+#include <map>
+#include <souk/http/router.hpp>
+#include <stdexcept>
+
+namespace souk::http {
+
+// One node per path segment: literal children first, then one parameter child.
+struct router::node {
+    std::map<std::string, std::unique_ptr<node>, std::less<>> literal;
+    std::unique_ptr<node> param;
+    std::string param_name;
+    std::map<http::method, route*> routes;
+};
+
+namespace {
+
+template <class F>
+void for_each_segment(std::string_view path, F&& f) {
+    std::size_t i = 0;
+    while (i < path.size()) {
+        if (path[i] == '/') {
+            ++i;
+            continue;
+        }
+        std::size_t j = path.find('/', i);
+        if (j == std::string_view::npos) j = path.size();
+        if (!f(path.substr(i, j - i))) return;
+        i = j;
+    }
+}
+
+}  // namespace
+
+router::router() : root_(std::make_unique<node>()) {}
+router::~router() = default;
+
+void router::add(http::method m, std::string pattern, route_options options, handler h) {
+    if (frozen_) throw std::logic_error("router: add after freeze: " + pattern);
+    node* n = root_.get();
+    for_each_segment(pattern, [&](std::string_view seg) {
+        if (seg.size() > 2 && seg.front() == '{' && seg.back() == '}') {
+            std::string name(seg.substr(1, seg.size() - 2));
+            if (!n->param) {
+                n->param = std::make_unique<node>();
+                n->param->param_name = name;
+            } else if (n->param->param_name != name) {
+                throw std::logic_error("router: conflicting parameter names in " + pattern);
+            }
+            n = n->param.get();
+        } else {
+            auto it = n->literal.find(seg);
+            if (it == n->literal.end())
+                it = n->literal.emplace(std::string(seg), std::make_unique<node>()).first;
+            n = it->second.get();
+        }
+        return true;
+    });
+    if (n->routes.count(m)) throw std::logic_error("router: duplicate route " + pattern);
+    auto r = std::make_unique<route>();
+    r->method = m;
+    r->pattern = std::move(pattern);
+    r->options = std::move(options);
+    r->raw_handler = std::move(h);
+    n->routes[m] = r.get();
+    routes_.push_back(std::move(r));
+}
+
+void router::use(middleware m) {
+    if (frozen_) throw std::logic_error("router: use after freeze");
+    middlewares_.push_back(std::move(m));
+}
+
+void router::freeze(const std::function<void(route&)>& on_route) {
+    frozen_ = true;
+    for (auto& r : routes_) {
+        handler chain = r->raw_handler;
+        for (auto it = middlewares_.rbegin(); it != middlewares_.rend(); ++it) {
+            chain = [mw = *it, next = std::move(chain)](request& req) { return mw(req, next); };
+        }
+        r->chain = std::move(chain);
+        if (on_route) on_route(*r);
+    }
+}
+
+namespace {
+
+using param_list = std::vector<std::pair<std::string, std::string>>;
+
+// Depth-first, literal children before the parameter child, so "/events/search" beats
+// "/events/{slug}" while still falling back to the parameter on a dead end.
+template <class Node>
+const Node* walk(const Node* n, const std::vector<std::string_view>& segs, std::size_t i,
+                 param_list& params) {
+    if (i == segs.size()) return n->routes.empty() ? nullptr : n;
+    if (auto it = n->literal.find(segs[i]); it != n->literal.end()) {
+        if (auto found = walk(it->second.get(), segs, i + 1, params)) return found;
+    }
+    if (n->param) {
+        params.emplace_back(n->param->param_name, std::string(segs[i]));
+        if (auto found = walk(n->param.get(), segs, i + 1, params)) return found;
+        params.pop_back();
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+match_result router::match(http::method m, std::string_view path, request& req) const {
+    std::vector<std::string_view> segs;
+    for_each_segment(path, [&](std::string_view s) {
+        segs.push_back(s);
+        return true;
+    });
+    match_result out;
+    param_list params;
+    const node* found = walk(root_.get(), segs, 0, params);
+    if (!found) return out;
+    out.path_matched = true;
+    auto it = found->routes.find(m);
+    if (it == found->routes.end() && m == method::head) it = found->routes.find(method::get);
+    if (it == found->routes.end()) {
+        for (const auto& [meth, r] : found->routes) {
+            if (!out.allow.empty()) out.allow += ", ";
+            out.allow += to_string(meth);
+        }
+        return out;
+    }
+    out.route = it->second;
+    req.params = std::move(params);
+    return out;
+}
+
+}  // namespace souk::http
