@@ -10,7 +10,8 @@ case "$kind" in
 esac
 dir="build/$kind"
 if [[ ! -f "$dir/build.ninja" ]]; then
-  cmake -S . -B "$dir" -G Ninja "${flags[@]}" >/dev/null
+  # clang: GCC 12 miscompiles lambda temporaries inside co_await (docs/decisions/0002).
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER="${CXX:-clang++}" "${flags[@]}" >/dev/null
 fi
 jobs=$(nproc)
 cmake --build "$dir" --parallel "$jobs" ${1:+--target "$@"}

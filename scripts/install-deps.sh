@@ -3,7 +3,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build pkg-config ccache git
+  build-essential clang libclang-rt-14-dev cmake ninja-build pkg-config ccache git
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsqlite3-dev sqlite3 libfmt-dev catch2 prometheus-cpp-dev libssl-dev openssl
   libargon2-dev libqrencode-dev

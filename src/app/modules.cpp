@@ -1,3 +1,5 @@
+#include <souk/testkit/module.hpp>
+
 #include "app/cli.hpp"
 
 namespace souk::app {
@@ -6,7 +8,7 @@ namespace souk::app {
 // its public header (include/souk/<module>/module.hpp).
 std::vector<std::unique_ptr<module>> build_modules(context& ctx) {
     std::vector<std::unique_ptr<module>> out;
-    (void)ctx;
+    if (ctx.cfg.env == "test") out.push_back(testkit::make_module(ctx));
     return out;
 }
 

@@ -77,9 +77,8 @@ result<T> database::read_sync(const std::function<result<T>(connection&)>& fn) {
 
 template <class T>
 boost::asio::awaitable<result<T>> database::read(std::function<result<T>(connection&)> fn) {
-    co_return co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&,
-                                                   void(result<T>)>(
-        [this, &fn](auto handler) {
+    return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void(result<T>)>(
+        [this, fn = std::move(fn)](auto handler) mutable {
             auto work = boost::asio::make_work_guard(
                 boost::asio::get_associated_executor(handler, boost::asio::system_executor()));
             boost::asio::post(read_pool_, [this, fn = std::move(fn), h = std::move(handler),

@@ -203,9 +203,9 @@ private:
 
 template <class T>
 boost::asio::awaitable<result<T>> writer::write(std::function<result<T>(tx&)> fn) {
-    co_return co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&,
-                                                   void(result<T>)>(
-        [this, &fn](auto handler) {
+    // Not a coroutine itself: the initiation owns fn until the job is queued.
+    return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void(result<T>)>(
+        [this, fn = std::move(fn)](auto handler) mutable {
             using H = decltype(handler);
             submit(std::make_unique<detail::async_job<T, H>>(std::move(fn), std::move(handler)));
         },
