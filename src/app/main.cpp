@@ -2,6 +2,8 @@
 #include <cstring>
 #include <string>
 
+#include <souk/log/log.hpp>
+
 #include "app/cli.hpp"
 
 namespace {
@@ -40,6 +42,7 @@ int main(int argc, char** argv) {
             std::printf("souk %s\n", SOUK_VERSION);
             return exit_ok;
         }
+        if (cmd != "serve") souk::log::set_output(stderr);
         if (cmd == "serve") return cmd_serve(parse_args(argc, argv, 2, {"help", "demo"}));
         if (cmd == "migrate") return cmd_migrate(parse_args(argc, argv, 2, {"help"}));
         if (cmd == "backup") return cmd_backup(parse_args(argc, argv, 2, {"help"}));

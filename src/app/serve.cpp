@@ -127,6 +127,18 @@ int runtime::serve() {
     log::info("listening", std::move(listening));
     log::flush();
 
+    // Request log lines are block-buffered for speed; flush them at least once a second.
+    asio::steady_timer log_flush(*ios_.front());
+    std::function<void()> flush_logs = [&] {
+        log_flush.expires_after(std::chrono::seconds(1));
+        log_flush.async_wait([&](boost::system::error_code ec) {
+            if (ec) return;
+            log::flush();
+            flush_logs();
+        });
+    };
+    flush_logs();
+
     std::atomic<bool> stopping{false};
     asio::signal_set signals(*ios_.front(), SIGINT, SIGTERM);
     signals.async_wait([&](boost::system::error_code ec, int sig) {
@@ -145,6 +157,7 @@ int runtime::serve() {
                 }
                 co_await bus_->drain();
                 scheduler_->stop();
+                log_flush.cancel();
                 for (auto& io : ios_) io->stop();
             },
             asio::detached);
@@ -185,6 +198,10 @@ int cmd_serve(const args& a) {
         return exit_failure;
     }
     runtime rt(std::move(*s));
+    if (a.has("demo")) {
+        // Demo data belongs to the modules that own it; none is linked in yet.
+        log::info("demo: no module provides demo data yet");
+    }
     return rt.serve();
 }
 

@@ -3,6 +3,7 @@
 #include <boost/json/serialize.hpp>
 #include <cassert>
 #include <chrono>
+#include <souk/core/assert.hpp>
 #include <souk/core/random.hpp>
 #include <souk/db/writer.hpp>
 #include <souk/log/log.hpp>
@@ -219,6 +220,8 @@ void writer::run_batch(std::vector<std::unique_ptr<write_job>>& batch) {
         for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->complete(std::move(outcomes[i]));
         return;
     }
+    SOUK_ASSERT(batch.size() == outcomes.size());
+    SOUK_ASSERT(batch.size() <= opts_.batch_jobs_max);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     {

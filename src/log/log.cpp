@@ -8,6 +8,7 @@ namespace souk::log {
 
 namespace {
 std::atomic<level> min_level{level::info};
+std::atomic<std::FILE*> output{stdout};
 
 std::string_view name(level l) {
     switch (l) {
@@ -21,6 +22,7 @@ std::string_view name(level l) {
 }  // namespace
 
 void set_level(level l) { min_level = l; }
+void set_output(std::FILE* f) { output = f; }
 
 level parse_level(std::string_view s) {
     if (s == "debug") return level::debug;
@@ -42,12 +44,13 @@ void write(level l, std::string_view msg, boost::json::object fields) {
 
 void raw_line(std::string_view text) {
     // stdio's own lock keeps lines whole; stdout is block-buffered when not a terminal.
-    flockfile(stdout);
-    fwrite_unlocked(text.data(), 1, text.size(), stdout);
-    fputc_unlocked('\n', stdout);
-    funlockfile(stdout);
+    std::FILE* f = output.load(std::memory_order_relaxed);
+    flockfile(f);
+    fwrite_unlocked(text.data(), 1, text.size(), f);
+    fputc_unlocked('\n', f);
+    funlockfile(f);
 }
 
-void flush() { std::fflush(stdout); }
+void flush() { std::fflush(output.load()); }
 
 }  // namespace souk::log

@@ -1,12 +1,15 @@
 #pragma once
 // Structured logs: one JSON object per line on stdout.
 #include <boost/json/object.hpp>
+#include <cstdio>
 #include <string_view>
 
 namespace souk::log {
 
 enum class level { debug, info, warn, error };
 void set_level(level l);
+// Where lines go: stdout for the server, stderr for CLI commands whose stdout is their answer.
+void set_output(std::FILE* f);
 level parse_level(std::string_view s);
 
 // {"ts":..., "level":..., "msg":..., ...fields}
