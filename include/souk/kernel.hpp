@@ -2,12 +2,15 @@
 // What the kernel hands each module: configuration, storage, bus, scheduler, clock, router and
 // the io executors (one per thread; the inventory engine's shards live on them).
 #include <boost/asio/any_io_executor.hpp>
+#include <functional>
 #include <memory>
 #include <souk/bus/bus.hpp>
 #include <souk/config/config.hpp>
 #include <souk/core/clock.hpp>
 #include <souk/db/database.hpp>
+#include <souk/http/rate_limit.hpp>
 #include <souk/http/router.hpp>
+#include <souk/mail/mailer.hpp>
 #include <souk/sched/scheduler.hpp>
 #include <string>
 #include <vector>
@@ -28,7 +31,13 @@ struct context {
     sched::scheduler& scheduler;
     const souk::clock& clock;
     http::router& router;
+    http::rate_limiter& rate_limiter;
+    mail::mailer& mail;
     std::vector<boost::asio::any_io_executor> executors;
+    // Where people reach this server (for links in mails), known once the listeners are bound.
+    std::function<std::string()> public_url;
+    // A small pool for CPU-heavy work (password hashing) so io threads never block on it.
+    boost::asio::any_io_executor cpu;
 };
 
 // A bounded context. main builds each with the context; it registers routes, subscribes to

@@ -43,6 +43,8 @@ int cmd_restore(const args& a);
 int cmd_config(const args& a);
 int cmd_routes(const args& a);
 int cmd_check(const args& a);
+// `souk admin <command> [--env E] [--config F] [--set k=v] ...`: the identity module's CLI.
+int cmd_admin(int argc, char** argv);
 
 // The modules linked into this binary, built in order (src/app/modules.cpp).
 std::vector<std::unique_ptr<module>> build_modules(context& ctx);

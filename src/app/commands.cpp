@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <souk/db/database.hpp>
+#include <souk/identity/identity.hpp>
 
 #include "app/runtime.hpp"
 
@@ -198,6 +199,27 @@ int cmd_check(const args& a) {
     problems += fk_rows;
     std::puts(problems == 0 ? "check: ok" : "check: FAILED");
     return problems == 0 ? exit_ok : exit_failure;
+}
+
+}  // namespace souk::app
+
+namespace souk::app {
+
+int cmd_admin(int argc, char** argv) {
+    // Configuration options are ours; everything else belongs to the admin command.
+    std::vector<std::string> rest;
+    args config_args;
+    for (int i = 2; i < argc; ++i) {
+        const std::string s = argv[i];
+        if ((s == "--env" || s == "--config" || s == "--set") && i + 1 < argc) {
+            config_args.options.emplace_back(s.substr(2), argv[++i]);
+        } else {
+            rest.push_back(s);
+        }
+    }
+    auto s = load_settings(config_args);
+    if (!s) return exit_usage;
+    return identity::admin_cli(rest, *s);
 }
 
 }  // namespace souk::app

@@ -1,3 +1,4 @@
+#include <souk/identity/identity.hpp>
 #include <souk/testkit/module.hpp>
 
 #include "app/cli.hpp"
@@ -8,6 +9,7 @@ namespace souk::app {
 // its public header (include/souk/<module>/module.hpp).
 std::vector<std::unique_ptr<module>> build_modules(context& ctx) {
     std::vector<std::unique_ptr<module>> out;
+    out.push_back(identity::make_module(ctx));
     if (ctx.cfg.env == "test") out.push_back(testkit::make_module(ctx));
     return out;
 }

@@ -1,6 +1,7 @@
 #pragma once
 // Everything a running Souk holds, built in dependency order and torn down in reverse.
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <memory>
 #include <souk/kernel.hpp>
 #include <thread>
@@ -33,8 +34,12 @@ private:
     std::unique_ptr<bus::bus> bus_;
     std::unique_ptr<sched::scheduler> scheduler_;
     http::router router_;
+    std::unique_ptr<http::rate_limiter> limiter_;
+    std::unique_ptr<mail::mailer> mailer_;
+    std::unique_ptr<boost::asio::thread_pool> cpu_pool_;
     std::unique_ptr<ops_state> ops_;
     std::unique_ptr<context> ctx_;
+    std::string public_url_;
     std::vector<std::unique_ptr<module>> modules_;
 };
 

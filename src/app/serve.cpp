@@ -63,16 +63,27 @@ runtime::runtime(config::settings s) : cfg_(std::move(s)) {
     });
     ops_ = std::unique_ptr<ops_state>(new ops_state{*db_, *bus_, *scheduler_});
     register_ops_routes(router_, *ops_);
+    limiter_ = std::make_unique<http::rate_limiter>(clock_);
+    for (const auto& [cls, v] : cfg_.raw.at("rate_limits").get_object()) {
+        limiter_->set_limit(std::string(cls),
+                            {v.at("per_second").to_number<double>(), v.at("burst").to_number<double>()});
+    }
+    router_.use(limiter_->as_middleware());
+    mailer_ = mail::make_mailer(cfg_, ios_.front()->get_executor());
+    cpu_pool_ = std::make_unique<asio::thread_pool>(2);
     std::vector<asio::any_io_executor> executors;
     for (auto& io : ios_) executors.push_back(io->get_executor());
-    ctx_ = std::unique_ptr<context>(
-        new context{cfg_, secrets_, *db_, *bus_, *scheduler_, clock_, router_, executors});
+    ctx_ = std::unique_ptr<context>(new context{cfg_, secrets_, *db_, *bus_, *scheduler_, clock_,
+                                                router_, *limiter_, *mailer_, executors,
+                                                [this] { return public_url_; },
+                                                cpu_pool_->get_executor()});
     modules_ = build_modules(*ctx_);
     router_.freeze(http::attach_route_metrics);
 }
 
 runtime::~runtime() {
     for (auto it = modules_.rbegin(); it != modules_.rend(); ++it) (*it)->stop();
+    if (cpu_pool_) cpu_pool_->join();
     if (db_) db_->stop();
 }
 
@@ -109,6 +120,7 @@ int runtime::serve() {
         plain.set_https_origin("https://" + host + ":" + std::to_string(srv.https_port()));
     }
 
+    public_url_ = public_url(cfg_, srv.http_port(), srv.https_port());
     bus_->start();
     scheduler_->start();
     asio::co_spawn(
@@ -121,7 +133,7 @@ int runtime::serve() {
 
     boost::json::object listening{{"env", cfg_.env},
                                   {"http_port", srv.http_port()},
-                                  {"url", public_url(cfg_, srv.http_port(), srv.https_port())},
+                                  {"url", public_url_},
                                   {"threads", ios_.size()}};
     if (tls) listening["https_port"] = srv.https_port();
     log::info("listening", std::move(listening));

@@ -1,9 +1,11 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <souk/config/config.hpp>
 #include <souk/embedded.hpp>
 #include <sstream>
@@ -28,10 +30,13 @@ std::string_view embedded_file(std::string_view name) {
     return {};
 }
 
-bool same_kind(const json::value& a, const json::value& b) {
-    auto numeric = [](const json::value& v) { return v.is_int64() || v.is_uint64(); };
-    if (numeric(a) && numeric(b)) return true;
-    return a.kind() == b.kind();
+// `over` may replace `base`: an integer may stand where a number is expected, but a fraction
+// never stands for an integer (get_int would read a double as garbage).
+bool same_kind(const json::value& base, const json::value& over) {
+    auto integer = [](const json::value& v) { return v.is_int64() || v.is_uint64(); };
+    if (integer(base) && integer(over)) return true;
+    if (base.is_double() && over.is_number()) return true;
+    return base.kind() == over.kind();
 }
 
 // Overlays `over` onto `base`; every key must already exist in `base` with the same type.
@@ -97,9 +102,15 @@ std::string env_key(std::string_view name) {
     return out;
 }
 
+// Saturates instead of truncating, so that 4294975376 fails the range checks rather than
+// quietly becoming port 8080.
 int get_int(const json::object& o, std::string_view k) {
     const auto& v = o.at(k);
-    return v.is_int64() ? static_cast<int>(v.get_int64()) : static_cast<int>(v.get_uint64());
+    constexpr std::int64_t lo = std::numeric_limits<int>::min();
+    constexpr std::int64_t hi = std::numeric_limits<int>::max();
+    if (v.is_uint64())
+        return static_cast<int>(std::min(v.get_uint64(), static_cast<std::uint64_t>(hi)));
+    return static_cast<int>(std::clamp(v.get_int64(), lo, hi));
 }
 
 bool within(std::int64_t v, std::int64_t lo, std::int64_t hi) { return v >= lo && v <= hi; }
@@ -177,6 +188,24 @@ result<settings> extract(json::object doc) {
     if (s.log_level != "debug" && s.log_level != "info" && s.log_level != "warn" &&
         s.log_level != "error")
         return config_error("log.level", "must be debug, info, warn or error");
+    const auto& mail = doc.at("mail").get_object();
+    const auto transport = mail.at("transport").get_string();
+    if (transport != "mailbox" && transport != "smtp")
+        return config_error("mail.transport", "must be mailbox or smtp");
+    if (transport == "smtp" && mail.at("smtp_host").get_string().empty())
+        return config_error("mail.smtp_host", "required when mail.transport is smtp");
+    if (!within(get_int(mail, "smtp_port"), 1, 65535))
+        return config_error("mail.smtp_port", "must be 1..65535");
+    for (const auto& [cls, v] : doc.at("rate_limits").get_object()) {
+        const std::string key = "rate_limits." + std::string(cls);
+        if (!v.is_object()) return config_error(key, "must be {per_second, burst}");
+        const auto* rate = v.get_object().if_contains("per_second");
+        const auto* burst = v.get_object().if_contains("burst");
+        if (!rate || !rate->is_number() || rate->to_number<double>() <= 0)
+            return config_error(key + ".per_second", "must be a number above 0");
+        if (!burst || !burst->is_number() || burst->to_number<double>() < 1)
+            return config_error(key + ".burst", "must be at least 1");
+    }
     // The data directory must exist (we create it) and be writable.
     std::error_code ec;
     std::filesystem::create_directories(s.data_dir, ec);

@@ -39,6 +39,19 @@ void tx::cancel_timer(const std::string& id) {
     cancelled_.push_back(id);
 }
 
+void tx::audit(const audit_entry& e) {
+    auto empty_null = [](const std::string& s) {
+        return s.empty() ? std::optional<std::string>() : std::optional<std::string>(s);
+    };
+    prepare(
+        "INSERT INTO audit_log (id, at_ms, tenant_id, actor_id, action, entity_type, entity_id, "
+        "ip, user_agent, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        .bind_all(new_id("aud"), now_ms(), empty_null(e.tenant_id), empty_null(e.actor_id),
+                  e.action, e.entity_type, empty_null(e.entity_id), empty_null(e.ip),
+                  empty_null(e.user_agent), boost::json::serialize(e.details))
+        .run();
+}
+
 bool tx::first_delivery(std::string_view subscriber, std::string_view event_id) {
     prepare("INSERT OR IGNORE INTO inbox (subscriber, event_id) VALUES (?, ?)")
         .bind_all(subscriber, event_id)
@@ -246,14 +259,18 @@ status writer::run_alone(write_job& job) {
             return outcome;
         }
         conn_->exec("COMMIT");
-    } catch (const sql_error& e) {
+    } catch (const std::exception& ex) {
+        // As in the batch: a job that throws something other than sql_error is a bug in the
+        // job, answered with 500; letting it escape would end the writer thread.
         if (in_transaction(*conn_)) {
             try {
                 conn_->exec("ROLLBACK");
             } catch (const sql_error&) {
             }
         }
-        return storage_error(e);
+        if (const auto* e = dynamic_cast<const sql_error*>(&ex)) return storage_error(*e);
+        log::error("write job threw", {{"what", ex.what()}});
+        return error::internal();
     }
     {
         std::lock_guard lock(mu_);

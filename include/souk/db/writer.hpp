@@ -8,6 +8,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <condition_variable>
 #include <cstdint>
@@ -34,6 +35,18 @@ struct timer_row {
     boost::json::value payload;
 };
 
+// One line of the audit log; written in the same transaction as the change it describes.
+struct audit_entry {
+    std::string actor_id;  // empty: the system or an anonymous caller
+    std::string action;    // "<module>.<what>", e.g. "identity.login_failed"
+    std::string entity_type;
+    std::string entity_id;
+    std::string ip;
+    std::string user_agent;
+    std::string tenant_id;
+    boost::json::object details = {};
+};
+
 // What a write job sees: the connection plus the outbox and the durable timers.
 class tx {
 public:
@@ -47,6 +60,8 @@ public:
     // A durable timer, fired on the io_context at due_ms (and after a restart if missed).
     std::string schedule(std::string kind, std::int64_t due_ms, boost::json::value payload);
     void cancel_timer(const std::string& id);
+    // Appends to the audit log in this transaction.
+    void audit(const audit_entry& e);
     // Inbox for idempotent subscribers: true the first time (subscriber, event id) is seen.
     bool first_delivery(std::string_view subscriber, std::string_view event_id);
 

@@ -1,0 +1,54 @@
+#pragma once
+// Token buckets per client (the caller's user id, else the remote address) and route class.
+// Rejections cost a hash lookup and no SQLite work.
+#include <array>
+#include <cstdint>
+#include <mutex>
+#include <souk/core/clock.hpp>
+#include <souk/http/router.hpp>
+#include <string>
+#include <unordered_map>
+
+namespace souk::http {
+
+struct bucket_limit {
+    double per_second = 10;  // refill rate
+    double burst = 20;       // capacity
+};
+
+struct rate_decision {
+    bool allowed = true;
+    double limit = 0;
+    double remaining = 0;
+    std::int64_t reset_seconds = 0;  // until the bucket is full again
+    std::int64_t retry_after_seconds = 0;
+};
+
+class rate_limiter {
+public:
+    explicit rate_limiter(const souk::clock& clk) : clock_(clk) {}
+    void set_limit(std::string route_class, bucket_limit l);
+    bool has_class(std::string_view route_class) const;
+    // Takes one token for (class, client) if there is one.
+    rate_decision take(std::string_view route_class, std::string_view client);
+    // The middleware that applies route_options::rate_class to every route.
+    middleware as_middleware();
+
+private:
+    struct bucket {
+        double tokens;
+        std::int64_t last_ms;
+    };
+    struct shard {
+        std::mutex mu;
+        std::unordered_map<std::string, bucket> buckets;
+    };
+    static constexpr std::size_t shard_count = 16;
+    static constexpr std::size_t buckets_per_shard_max = 200'000;
+
+    const souk::clock& clock_;
+    std::unordered_map<std::string, bucket_limit> limits_;
+    std::array<shard, shard_count> shards_;
+};
+
+}  // namespace souk::http

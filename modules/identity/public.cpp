@@ -1,0 +1,39 @@
+// The identity module's public helpers (include/souk/identity/identity.hpp).
+#include <souk/identity/identity.hpp>
+#include <stdexcept>
+
+namespace souk::identity {
+
+bool is_known_role(std::string_view role) {
+    return role == role_member || role == role_seller || role == role_business ||
+           role == role_organizer || role == role_moderator || role == role_admin;
+}
+
+http::route_options require_roles(std::vector<std::string> roles, http::route_options base) {
+    base.access = http::access::roles;
+    base.roles = std::move(roles);
+    return base;
+}
+
+http::route_options require_user(http::route_options base) {
+    base.access = http::access::user;
+    return base;
+}
+
+bool owns_or_admin(const http::request& req, std::string_view owner_id) {
+    if (!req.caller) return false;
+    return req.caller->user_id == owner_id || req.caller->has_role(role_admin);
+}
+
+tenant_query::tenant_query(db::connection& c, std::string_view tenant_id, std::string_view sql) {
+    const auto at = sql.find("{tenant}");
+    if (at == std::string_view::npos)
+        throw std::logic_error("tenant_query without {tenant}: " + std::string(sql));
+    std::string text(sql.substr(0, at));
+    text += "tenant_id = ?1";
+    text += sql.substr(at + 8);
+    stmt_ = &c.prepare(text);
+    stmt_->bind(1, tenant_id);
+}
+
+}  // namespace souk::identity

@@ -1,0 +1,76 @@
+#include <cmath>
+#include <functional>
+#include <souk/http/rate_limit.hpp>
+
+namespace souk::http {
+
+void rate_limiter::set_limit(std::string route_class, bucket_limit l) {
+    limits_[std::move(route_class)] = l;
+}
+
+bool rate_limiter::has_class(std::string_view route_class) const {
+    return limits_.count(std::string(route_class)) > 0;
+}
+
+rate_decision rate_limiter::take(std::string_view route_class, std::string_view client) {
+    const auto lim = limits_.find(std::string(route_class));
+    if (lim == limits_.end()) return {};
+    const bucket_limit& l = lim->second;
+    std::string key;
+    key.reserve(route_class.size() + client.size() + 1);
+    key.append(route_class).append(1, '|').append(client);
+    shard& s = shards_[std::hash<std::string>{}(key) % shard_count];
+    const auto now = clock_.now_ms();
+    std::lock_guard lock(s.mu);
+    if (s.buckets.size() >= buckets_per_shard_max) {
+        // Forget buckets that have refilled: they carry no information.
+        std::erase_if(s.buckets, [&](const auto& kv) {
+            return kv.second.tokens + (now - kv.second.last_ms) / 1000.0 * l.per_second >= l.burst;
+        });
+    }
+    auto [it, inserted] = s.buckets.try_emplace(std::move(key), bucket{l.burst, now});
+    bucket& b = it->second;
+    b.tokens = std::min(l.burst, b.tokens + (now - b.last_ms) / 1000.0 * l.per_second);
+    b.last_ms = now;
+    rate_decision d;
+    d.limit = l.burst;
+    if (b.tokens >= 1.0) {
+        b.tokens -= 1.0;
+        d.allowed = true;
+    } else {
+        d.allowed = false;
+        d.retry_after_seconds =
+            std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil((1.0 - b.tokens) / l.per_second)));
+    }
+    d.remaining = std::floor(b.tokens);
+    d.reset_seconds = static_cast<std::int64_t>(std::ceil((l.burst - b.tokens) / l.per_second));
+    return d;
+}
+
+middleware rate_limiter::as_middleware() {
+    return [this](request& req, const handler& next) -> boost::asio::awaitable<response> {
+        const auto& cls = req.route ? req.route->options.rate_class : std::string();
+        if (cls.empty() || !has_class(cls)) co_return co_await next(req);
+        const std::string client =
+            req.caller ? "u:" + req.caller->user_id : "ip:" + req.remote_address;
+        const rate_decision d = take(cls, client);
+        auto stamp = [&](response& r) {
+            r.set_header("X-RateLimit-Limit", std::to_string(static_cast<std::int64_t>(d.limit)));
+            r.set_header("X-RateLimit-Remaining",
+                         std::to_string(static_cast<std::int64_t>(d.remaining)));
+            r.set_header("X-RateLimit-Reset", std::to_string(d.reset_seconds));
+        };
+        if (!d.allowed) {
+            error e{429, "RATE_LIMITED", "too many requests; retry later"};
+            e.headers.emplace_back("Retry-After", std::to_string(d.retry_after_seconds));
+            response r = response::fail(e, req.request_id);
+            stamp(r);
+            co_return r;
+        }
+        response r = co_await next(req);
+        stamp(r);
+        co_return r;
+    };
+}
+
+}  // namespace souk::http
