@@ -8,7 +8,9 @@
 #include <souk/config/config.hpp>
 #include <souk/core/clock.hpp>
 #include <souk/db/database.hpp>
+#include <souk/http/idempotency.hpp>
 #include <souk/http/rate_limit.hpp>
+#include <souk/inventory/engine.hpp>
 #include <souk/http/router.hpp>
 #include <souk/mail/mailer.hpp>
 #include <souk/sched/scheduler.hpp>
@@ -33,6 +35,7 @@ struct context {
     http::router& router;
     http::rate_limiter& rate_limiter;
     mail::mailer& mail;
+    inventory::engine& inventory;
     std::vector<boost::asio::any_io_executor> executors;
     // Where people reach this server (for links in mails), known once the listeners are bound.
     std::function<std::string()> public_url;

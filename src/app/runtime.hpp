@@ -35,6 +35,8 @@ private:
     std::unique_ptr<sched::scheduler> scheduler_;
     http::router router_;
     std::unique_ptr<http::rate_limiter> limiter_;
+    std::unique_ptr<http::idempotency_guard> idempotency_;
+    std::unique_ptr<inventory::engine> inventory_;
     std::unique_ptr<mail::mailer> mailer_;
     std::unique_ptr<boost::asio::thread_pool> cpu_pool_;
     std::unique_ptr<ops_state> ops_;

@@ -69,12 +69,15 @@ runtime::runtime(config::settings s) : cfg_(std::move(s)) {
                             {v.at("per_second").to_number<double>(), v.at("burst").to_number<double>()});
     }
     router_.use(limiter_->as_middleware());
+    idempotency_ = std::make_unique<http::idempotency_guard>(*db_, clock_);
+    router_.use(idempotency_->as_middleware());
     mailer_ = mail::make_mailer(cfg_, ios_.front()->get_executor());
     cpu_pool_ = std::make_unique<asio::thread_pool>(2);
     std::vector<asio::any_io_executor> executors;
     for (auto& io : ios_) executors.push_back(io->get_executor());
+    inventory_ = std::make_unique<inventory::engine>(executors, clock_);
     ctx_ = std::unique_ptr<context>(new context{cfg_, secrets_, *db_, *bus_, *scheduler_, clock_,
-                                                router_, *limiter_, *mailer_, executors,
+                                                router_, *limiter_, *mailer_, *inventory_, executors,
                                                 [this] { return public_url_; },
                                                 cpu_pool_->get_executor()});
     modules_ = build_modules(*ctx_);
@@ -151,6 +154,18 @@ int runtime::serve() {
     };
     flush_logs();
 
+    // Idempotency keys live 24 h; sweep hourly.
+    asio::steady_timer purge_timer(*ios_.front());
+    std::function<void()> purge = [&] {
+        purge_timer.expires_after(std::chrono::hours(1));
+        purge_timer.async_wait([&](boost::system::error_code ec) {
+            if (ec) return;
+            asio::co_spawn(*ios_.front(), idempotency_->purge(), asio::detached);
+            purge();
+        });
+    };
+    purge();
+
     std::atomic<bool> stopping{false};
     asio::signal_set signals(*ios_.front(), SIGINT, SIGTERM);
     signals.async_wait([&](boost::system::error_code ec, int sig) {
@@ -169,6 +184,8 @@ int runtime::serve() {
                 }
                 co_await bus_->drain();
                 scheduler_->stop();
+                inventory_->stop();
+                purge_timer.cancel();
                 log_flush.cancel();
                 for (auto& io : ios_) io->stop();
             },

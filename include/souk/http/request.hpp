@@ -26,6 +26,15 @@ struct principal {
 
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
+// Set by the idempotency middleware on routes that take an Idempotency-Key.
+struct idempotency_ticket {
+    std::string caller;  // user id, or "ip:<address>"
+    std::string route;   // "POST /api/v1/bookings/reserve"
+    std::string key;
+    std::string request_hash;
+    bool recorded = false;  // the handler stored the response in its own transaction
+};
+
 struct request {
     http::method method = http::method::get;
     std::string method_name;
@@ -41,6 +50,7 @@ struct request {
     bool secure = false;
     const http::route* route = nullptr;
     std::optional<principal> caller;
+    std::optional<idempotency_ticket> idempotency;
 
     // Case-insensitive header lookup; empty when absent.
     std::string_view header(std::string_view name) const;

@@ -34,6 +34,7 @@ struct route_options {
     http::access access = http::access::anyone;
     std::vector<std::string> roles = {};
     bool idempotent = false;         // requires an Idempotency-Key
+    bool idempotency_in_job = false;  // the handler checks and records it in its write job
     std::string rate_class = {};     // empty: not rate limited
     std::size_t body_limit = 1 << 20;  // bytes
     bool json_body = true;           // POST/PUT/PATCH bodies must be application/json

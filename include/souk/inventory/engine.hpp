@@ -1,0 +1,127 @@
+#pragma once
+// The inventory engine (DESIGN §3): one primitive, borrowed from two-phase ledger transfers.
+// A *resource* has a capacity; *holds* on it are taken atomically, then posted (confirmed),
+// voided (cancelled) or expired — each exactly once. Seats in a zone are the first resources;
+// appointment slots and listing stock use the same engine.
+//
+// Resources live in shards. A shard is owned by one io thread (its executor): every call on a
+// shard must run on that executor, so the reserve path takes no lock. Use
+// `co_await engine.run_on(partition, fn)` from anywhere.
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <souk/core/clock.hpp>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace souk::inventory {
+
+struct resource_state {
+    std::int64_t capacity = 0;
+    std::int64_t held = 0;
+    std::int64_t confirmed = 0;
+    std::int64_t available() const { return capacity - held - confirmed; }
+};
+
+enum class hold_state { held, posted, voided, expired };
+
+struct hold {
+    std::string id;
+    std::string resource;
+    std::int64_t quantity = 0;
+    std::string owner;  // who holds it (a user id)
+    std::string group;  // what per-owner limits count over (an event id)
+    std::int64_t expires_ms = 0;
+    hold_state state = hold_state::held;
+};
+
+enum class refusal { none, unknown_resource, insufficient, limit_exceeded, duplicate_hold };
+
+class shard {
+public:
+    using expiry_listener = std::function<void(const hold&)>;
+
+    shard(boost::asio::any_io_executor ex, const souk::clock& clk);
+    boost::asio::any_io_executor executor() const { return ex_; }
+
+    void set_resource(const std::string& id, std::int64_t capacity);
+    void set_capacity(const std::string& id, std::int64_t capacity);  // refuses going below use
+    const resource_state* resource(const std::string& id) const;
+
+    // Takes `quantity` of `resource` for `owner` if it is available and the owner stays within
+    // group_limit across the group (0: no limit). The hold expires at expires_ms unless posted.
+    refusal try_hold(const hold& h, std::int64_t group_limit);
+    // Puts back a hold that was never acknowledged (its commit failed).
+    void undo_hold(const std::string& hold_id);
+    // Rebuilding after a restart: a hold already in SQLite, in any live state.
+    void restore_hold(const hold& h);
+    bool post(const std::string& hold_id);
+    // Voiding (any live hold) and expiring (held only) give the seats back and forget the hold;
+    // they return it as it was, so a failed commit can restore_hold() it.
+    std::optional<hold> void_hold(const std::string& hold_id);
+    std::optional<hold> expire(const std::string& hold_id);
+    // Moves a posted hold back to held (its commit failed).
+    void unpost(const std::string& hold_id);
+    const hold* find(const std::string& hold_id) const;
+    std::int64_t owner_quantity(const std::string& group, const std::string& owner) const;
+
+    // Called on this shard's executor for each hold the shard's timer expires.
+    void on_expiry(expiry_listener l) { on_expiry_ = std::move(l); }
+    // Arms the timer for a held hold (after its commit).
+    void schedule_expiry(const std::string& hold_id, std::int64_t expires_ms);
+    void stop();
+
+    std::size_t live_holds() const { return holds_.size(); }
+    template <class F>
+    void for_each_resource(F&& f) const {
+        for (const auto& [id, r] : resources_) f(id, r);
+    }
+
+private:
+    void release(hold& h, hold_state to);
+    void arm();
+    void check_invariants(const resource_state& r) const;
+
+    boost::asio::any_io_executor ex_;
+    const souk::clock& clock_;
+    std::unordered_map<std::string, resource_state> resources_;
+    std::unordered_map<std::string, hold> holds_;  // held and posted (live) holds
+    std::unordered_map<std::string, std::int64_t> owner_totals_;  // group|owner -> quantity
+    std::multimap<std::int64_t, std::string> expiries_;
+    boost::asio::steady_timer timer_;
+    std::int64_t armed_for_ = 0;
+    expiry_listener on_expiry_;
+    bool stopped_ = false;
+};
+
+class engine {
+public:
+    engine(std::vector<boost::asio::any_io_executor> executors, const souk::clock& clk);
+    std::size_t shard_count() const { return shards_.size(); }
+    shard& at(std::size_t i) { return *shards_[i]; }
+    // The shard that owns a partition key (an event id: all its shows' zones share a shard so
+    // that per-user limits across the event are checked in one place).
+    shard& for_partition(std::string_view key);
+
+    // Runs fn(shard&) on the partition's shard and resumes the caller on its own executor.
+    template <class F>
+    auto run_on(std::string_view key, F fn)
+        -> boost::asio::awaitable<typename std::invoke_result_t<F, shard&>::value_type> {
+        shard& s = for_partition(key);
+        co_return co_await boost::asio::co_spawn(s.executor(), fn(s), boost::asio::use_awaitable);
+    }
+    void stop();
+
+private:
+    std::vector<std::unique_ptr<shard>> shards_;
+};
+
+}  // namespace souk::inventory

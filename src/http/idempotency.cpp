@@ -1,0 +1,129 @@
+#include <openssl/sha.h>
+
+#include <souk/core/random.hpp>
+#include <souk/http/idempotency.hpp>
+
+namespace souk::http {
+
+namespace {
+
+constexpr std::size_t key_len_max = 255;
+
+std::string request_hash(const request& req) {
+    std::string text;
+    text.reserve(req.method_name.size() + req.target.size() + req.body.size() + 2);
+    text.append(req.method_name).append(1, ' ').append(req.target).append(1, '\n').append(req.body);
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+    return to_hex(std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
+}
+
+}  // namespace
+
+std::optional<stored_response> idempotency_lookup(db::connection& c, const idempotency_ticket& t,
+                                                  std::int64_t now_ms) {
+    auto& st = c.prepare(
+        "SELECT request_hash, status, content_type, body FROM idempotency_keys WHERE caller = ? "
+        "AND route = ? AND idem_key = ? AND created_ms > ?");
+    st.bind_all(t.caller, t.route, t.key, now_ms - idempotency_ttl_ms);
+    std::optional<stored_response> out;
+    if (st.step())
+        out = stored_response{st.text(0), static_cast<int>(st.int64(1)), st.text(2), st.text(3)};
+    st.reset();
+    return out;
+}
+
+void idempotency_record(db::tx& t, const idempotency_ticket& ticket, int status,
+                        std::string_view content_type, std::string_view body) {
+    // A key older than the TTL may be reused: replace it.
+    t.prepare("DELETE FROM idempotency_keys WHERE caller = ? AND route = ? AND idem_key = ? AND "
+              "created_ms <= ?")
+        .bind_all(ticket.caller, ticket.route, ticket.key, t.now_ms() - idempotency_ttl_ms)
+        .run();
+    t.prepare(
+         "INSERT OR IGNORE INTO idempotency_keys (caller, route, idem_key, request_hash, status, "
+         "content_type, body, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        .bind_all(ticket.caller, ticket.route, ticket.key, ticket.request_hash,
+                  std::int64_t{status}, content_type, body, t.now_ms())
+        .run();
+}
+
+response idempotency_replay(const stored_response& s, const idempotency_ticket& t,
+                            std::string_view request_id) {
+    if (s.request_hash != t.request_hash) {
+        return response::fail({422, "IDEMPOTENCY_KEY_REUSED",
+                               "this Idempotency-Key was used with another request"},
+                              request_id);
+    }
+    response r = response::raw(s.status, s.content_type, s.body);
+    r.set_header("Idempotent-Replayed", "true");
+    return r;
+}
+
+middleware idempotency_guard::as_middleware() {
+    return [this](request& req, const handler& next) -> boost::asio::awaitable<response> {
+        if (!req.route || !req.route->options.idempotent) co_return co_await next(req);
+        const auto key = req.header("Idempotency-Key");
+        if (key.empty() || key.size() > key_len_max) {
+            co_return response::fail(
+                error::bad_request("an Idempotency-Key header (1-255 characters) is required"),
+                req.request_id);
+        }
+        idempotency_ticket ticket;
+        ticket.caller = req.caller ? req.caller->user_id : "ip:" + req.remote_address;
+        ticket.route = std::string(to_string(req.route->method)) + " " + req.route->pattern;
+        ticket.key = std::string(key);
+        ticket.request_hash = request_hash(req);
+        const std::string slot = ticket.caller + '\n' + ticket.route + '\n' + ticket.key;
+        {
+            std::lock_guard lock(mu_);
+            if (!in_flight_.insert(slot).second) {
+                co_return response::fail(
+                    error::conflict("CONFLICT", "a request with this Idempotency-Key is still running"),
+                    req.request_id);
+            }
+        }
+        struct release_slot {
+            idempotency_guard* g;
+            const std::string& slot;
+            ~release_slot() {
+                std::lock_guard lock(g->mu_);
+                g->in_flight_.erase(slot);
+            }
+        } release{this, slot};
+
+        if (!req.route->options.idempotency_in_job) {
+            const auto now = clock_.now_ms();
+            auto stored = co_await db_.read<std::optional<stored_response>>(
+                [ticket, now](db::connection& c) -> result<std::optional<stored_response>> {
+                    return idempotency_lookup(c, ticket, now);
+                });
+            if (!stored.ok()) co_return response::fail(stored.err(), req.request_id);
+            if (*stored) co_return idempotency_replay(**stored, ticket, req.request_id);
+        }
+        req.idempotency = ticket;
+        response res = co_await next(req);
+        if (!req.idempotency->recorded && res.status < 500) {
+            // Answers without an effect (409, 422...) are kept too, so a retry sees the same.
+            auto t = *req.idempotency;
+            auto stored = co_await db_.writer().write<bool>(
+                [t, status = res.status, ct = res.content_type, body = res.body](db::tx& x) -> result<bool> {
+                    idempotency_record(x, t, status, ct, body);
+                    return true;
+                });
+            (void)stored;
+        }
+        co_return res;
+    };
+}
+
+boost::asio::awaitable<void> idempotency_guard::purge() {
+    const auto cutoff = clock_.now_ms() - idempotency_ttl_ms;
+    auto r = co_await db_.writer().write<bool>([cutoff](db::tx& t) -> result<bool> {
+        t.prepare("DELETE FROM idempotency_keys WHERE created_ms <= ?").bind(1, cutoff).run();
+        return true;
+    });
+    (void)r;
+}
+
+}  // namespace souk::http

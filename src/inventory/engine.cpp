@@ -1,0 +1,192 @@
+#include <souk/core/assert.hpp>
+#include <souk/inventory/engine.hpp>
+
+namespace souk::inventory {
+
+namespace {
+std::string owner_key(const std::string& group, const std::string& owner) {
+    std::string k;
+    k.reserve(group.size() + owner.size() + 1);
+    k.append(group).append(1, '|').append(owner);
+    return k;
+}
+}  // namespace
+
+shard::shard(boost::asio::any_io_executor ex, const souk::clock& clk)
+    : ex_(ex), clock_(clk), timer_(ex) {}
+
+void shard::check_invariants(const resource_state& r) const {
+    SOUK_ASSERT(r.held >= 0);
+    SOUK_ASSERT(r.confirmed >= 0);
+    SOUK_ASSERT(r.held + r.confirmed <= r.capacity);
+}
+
+void shard::set_resource(const std::string& id, std::int64_t capacity) {
+    SOUK_ASSERT(capacity >= 0);
+    auto& r = resources_[id];
+    r.capacity = capacity;
+    check_invariants(r);
+}
+
+void shard::set_capacity(const std::string& id, std::int64_t capacity) {
+    auto it = resources_.find(id);
+    if (it == resources_.end() || capacity < it->second.held + it->second.confirmed) return;
+    it->second.capacity = capacity;
+}
+
+const resource_state* shard::resource(const std::string& id) const {
+    auto it = resources_.find(id);
+    return it == resources_.end() ? nullptr : &it->second;
+}
+
+refusal shard::try_hold(const hold& h, std::int64_t group_limit) {
+    SOUK_ASSERT(h.quantity > 0);
+    auto it = resources_.find(h.resource);
+    if (it == resources_.end()) return refusal::unknown_resource;
+    if (holds_.count(h.id)) return refusal::duplicate_hold;
+    const auto key = owner_key(h.group, h.owner);
+    if (group_limit > 0) {
+        auto t = owner_totals_.find(key);
+        const std::int64_t mine = t == owner_totals_.end() ? 0 : t->second;
+        if (mine + h.quantity > group_limit) return refusal::limit_exceeded;
+    }
+    resource_state& r = it->second;
+    if (r.available() < h.quantity) return refusal::insufficient;
+    r.held += h.quantity;
+    check_invariants(r);
+    owner_totals_[key] += h.quantity;
+    hold copy = h;
+    copy.state = hold_state::held;
+    holds_.emplace(copy.id, std::move(copy));
+    return refusal::none;
+}
+
+void shard::restore_hold(const hold& h) {
+    auto it = resources_.find(h.resource);
+    SOUK_ASSERT(it != resources_.end());
+    resource_state& r = it->second;
+    if (h.state == hold_state::held) r.held += h.quantity;
+    else if (h.state == hold_state::posted) r.confirmed += h.quantity;
+    else return;
+    check_invariants(r);
+    owner_totals_[owner_key(h.group, h.owner)] += h.quantity;
+    holds_[h.id] = h;
+    if (h.state == hold_state::held) schedule_expiry(h.id, h.expires_ms);
+}
+
+void shard::release(hold& h, hold_state to) {
+    resource_state& r = resources_.at(h.resource);
+    if (h.state == hold_state::held) r.held -= h.quantity;
+    else r.confirmed -= h.quantity;
+    check_invariants(r);
+    auto key = owner_key(h.group, h.owner);
+    if ((owner_totals_[key] -= h.quantity) <= 0) owner_totals_.erase(key);
+    h.state = to;
+}
+
+void shard::undo_hold(const std::string& hold_id) {
+    auto it = holds_.find(hold_id);
+    if (it == holds_.end()) return;
+    release(it->second, hold_state::voided);
+    holds_.erase(it);
+}
+
+bool shard::post(const std::string& hold_id) {
+    auto it = holds_.find(hold_id);
+    if (it == holds_.end() || it->second.state != hold_state::held) return false;
+    resource_state& r = resources_.at(it->second.resource);
+    r.held -= it->second.quantity;
+    r.confirmed += it->second.quantity;
+    check_invariants(r);
+    it->second.state = hold_state::posted;
+    return true;
+}
+
+void shard::unpost(const std::string& hold_id) {
+    auto it = holds_.find(hold_id);
+    SOUK_ASSERT(it != holds_.end() && it->second.state == hold_state::posted);
+    resource_state& r = resources_.at(it->second.resource);
+    r.confirmed -= it->second.quantity;
+    r.held += it->second.quantity;
+    check_invariants(r);
+    it->second.state = hold_state::held;
+}
+
+std::optional<hold> shard::void_hold(const std::string& hold_id) {
+    auto it = holds_.find(hold_id);
+    if (it == holds_.end()) return std::nullopt;
+    hold was = it->second;
+    release(it->second, hold_state::voided);
+    holds_.erase(it);
+    return was;
+}
+
+std::optional<hold> shard::expire(const std::string& hold_id) {
+    auto it = holds_.find(hold_id);
+    if (it == holds_.end() || it->second.state != hold_state::held) return std::nullopt;
+    hold was = it->second;
+    release(it->second, hold_state::expired);
+    holds_.erase(it);
+    return was;
+}
+
+const hold* shard::find(const std::string& hold_id) const {
+    auto it = holds_.find(hold_id);
+    return it == holds_.end() ? nullptr : &it->second;
+}
+
+std::int64_t shard::owner_quantity(const std::string& group, const std::string& owner) const {
+    auto it = owner_totals_.find(owner_key(group, owner));
+    return it == owner_totals_.end() ? 0 : it->second;
+}
+
+void shard::schedule_expiry(const std::string& hold_id, std::int64_t expires_ms) {
+    expiries_.emplace(expires_ms, hold_id);
+    if (armed_for_ == 0 || expires_ms < armed_for_) arm();
+}
+
+// One timer per shard, pointed at the earliest expiry.
+void shard::arm() {
+    if (stopped_ || expiries_.empty()) {
+        armed_for_ = 0;
+        return;
+    }
+    armed_for_ = expiries_.begin()->first;
+    const auto wait = std::max<std::int64_t>(0, armed_for_ - clock_.now_ms());
+    timer_.expires_after(std::chrono::milliseconds(wait));
+    timer_.async_wait([this](boost::system::error_code ec) {
+        if (ec || stopped_) return;
+        armed_for_ = 0;
+        const auto now = clock_.now_ms();
+        while (!expiries_.empty() && expiries_.begin()->first <= now) {
+            const std::string id = expiries_.begin()->second;
+            expiries_.erase(expiries_.begin());
+            auto it = holds_.find(id);
+            // Posted, voided or already expired holds have nothing left to do.
+            if (it == holds_.end() || it->second.state != hold_state::held) continue;
+            if (it->second.expires_ms > now) continue;
+            if (on_expiry_) on_expiry_(it->second);
+        }
+        arm();
+    });
+}
+
+void shard::stop() {
+    stopped_ = true;
+    timer_.cancel();
+}
+
+engine::engine(std::vector<boost::asio::any_io_executor> executors, const souk::clock& clk) {
+    SOUK_ASSERT(!executors.empty());
+    for (auto& ex : executors) shards_.push_back(std::make_unique<shard>(ex, clk));
+}
+
+shard& engine::for_partition(std::string_view key) {
+    return *shards_[std::hash<std::string_view>{}(key) % shards_.size()];
+}
+
+void engine::stop() {
+    for (auto& s : shards_) boost::asio::post(s->executor(), [p = s.get()] { p->stop(); });
+}
+
+}  // namespace souk::inventory
