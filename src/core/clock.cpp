@@ -57,7 +57,7 @@ bool parse_rfc3339(std::string_view s, sys_time& out) {
     } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
         int oh, om;
         if (!digits(s, pos + 1, 2, oh) || pos + 3 >= s.size() || s[pos + 3] != ':' ||
-            !digits(s, pos + 4, 2, om))
+            !digits(s, pos + 4, 2, om) || oh > 23 || om > 59)
             return false;
         offset_min = (oh * 60 + om) * (s[pos] == '-' ? -1 : 1);
         pos += 6;

@@ -1,5 +1,6 @@
 #include <cassert>
 #include <map>
+#include <set>
 #include <souk/http/router.hpp>
 #include <stdexcept>
 
@@ -88,17 +89,18 @@ namespace {
 using param_list = std::vector<std::pair<std::string, std::string>>;
 
 // Depth-first, literal children before the parameter child, so "/events/search" beats
-// "/events/{slug}" while still falling back to the parameter on a dead end.
-template <class Node>
+// "/events/{slug}" while still falling back to the parameter on a dead end. A dead end is a
+// node that `accept` refuses, so a literal path lacking the method falls back too.
+template <class Node, class Accept>
 const Node* walk(const Node* n, const std::vector<std::string_view>& segs, std::size_t i,
-                 param_list& params) {
-    if (i == segs.size()) return n->routes.empty() ? nullptr : n;
+                 param_list& params, const Accept& accept) {
+    if (i == segs.size()) return accept(*n) ? n : nullptr;
     if (auto it = n->literal.find(segs[i]); it != n->literal.end()) {
-        if (auto found = walk(it->second.get(), segs, i + 1, params)) return found;
+        if (auto found = walk(it->second.get(), segs, i + 1, params, accept)) return found;
     }
     if (n->param) {
         params.emplace_back(n->param->param_name, std::string(segs[i]));
-        if (auto found = walk(n->param.get(), segs, i + 1, params)) return found;
+        if (auto found = walk(n->param.get(), segs, i + 1, params, accept)) return found;
         params.pop_back();
     }
     return nullptr;
@@ -114,20 +116,32 @@ match_result router::match(http::method m, std::string_view path, request& req) 
     });
     match_result out;
     param_list params;
-    const node* found = walk(root_.get(), segs, 0, params);
-    if (!found) return out;
-    out.path_matched = true;
-    auto it = found->routes.find(m);
-    if (it == found->routes.end() && m == method::head) it = found->routes.find(method::get);
-    if (it == found->routes.end()) {
-        for (const auto& [meth, r] : found->routes) {
-            if (!out.allow.empty()) out.allow += ", ";
-            out.allow += to_string(meth);
-        }
+    // HEAD is answered by a GET route when the path has no HEAD route of its own.
+    auto route_for = [m](const node& n) -> const route* {
+        auto it = n.routes.find(m);
+        if (it == n.routes.end() && m == method::head) it = n.routes.find(method::get);
+        return it == n.routes.end() ? nullptr : it->second;
+    };
+    if (const node* found = walk(root_.get(), segs, 0, params,
+                                 [&](const node& n) { return route_for(n) != nullptr; })) {
+        out.path_matched = true;
+        out.route = route_for(*found);
+        req.params = std::move(params);
         return out;
     }
-    out.route = it->second;
-    req.params = std::move(params);
+    // No route takes this method: collect what every route on the path allows, for the 405.
+    params.clear();
+    std::set<http::method> allowed;
+    walk(root_.get(), segs, 0, params, [&](const node& n) {
+        for (const auto& [meth, r] : n.routes) allowed.insert(meth);
+        return false;  // keep exploring: several patterns may match the path
+    });
+    if (allowed.empty()) return out;
+    out.path_matched = true;
+    for (const auto meth : allowed) {
+        if (!out.allow.empty()) out.allow += ", ";
+        out.allow += to_string(meth);
+    }
     return out;
 }
 

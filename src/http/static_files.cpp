@@ -32,8 +32,11 @@ std::string_view mime_type(std::string_view path) {
 
 namespace {
 
-// Vite names built assets like index-3f9a1c2b.js: a content hash makes them safe to cache forever.
+// Vite names built assets like assets/index-3f9a1c2b.js: a content hash makes them safe to cache
+// forever. Only files under assets/ carry one; a public file such as og-homepage.png merely looks
+// hashed and may change under the same name.
 bool looks_hashed(std::string_view path) {
+    if (path.substr(0, 7) != "assets/") return false;
     const auto slash = path.rfind('/');
     auto name = path.substr(slash == std::string_view::npos ? 0 : slash + 1);
     const auto dot = name.rfind('.');

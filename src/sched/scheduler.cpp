@@ -54,6 +54,12 @@ void scheduler::committed(std::vector<db::timer_row>&& added, std::vector<std::s
     if (added.empty() && cancelled.empty()) return;
     {
         std::lock_guard lock(mu_);
+        // Added before cancelled: a job may schedule a timer and cancel it in the same batch.
+        // A timer already known (committed before start() loaded it) is not added twice.
+        for (auto& t : added) {
+            if (!due_by_id_.emplace(t.id, t.due_ms).second) continue;
+            due_.emplace(t.due_ms, std::move(t));
+        }
         for (const auto& id : cancelled) {
             auto it = due_by_id_.find(id);
             if (it == due_by_id_.end()) continue;
@@ -65,10 +71,6 @@ void scheduler::committed(std::vector<db::timer_row>&& added, std::vector<std::s
                 }
             }
             due_by_id_.erase(it);
-        }
-        for (auto& t : added) {
-            due_by_id_[t.id] = t.due_ms;
-            due_.emplace(t.due_ms, std::move(t));
         }
     }
     boost::asio::post(ex_, [this] { arm(); });

@@ -1,0 +1,677 @@
+// The group-commit writer against a real SQLite file: batching, acknowledgement after commit,
+// per-job rollback, the outbox, retry after a failed commit, and the co_await form.
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <future>
+#include <mutex>
+#include <souk/db/database.hpp>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support.hpp"
+
+namespace asio = boost::asio;
+namespace db = souk::db;
+using souk::error;
+using souk::result;
+using souk::status;
+using souk::test::temp_dir;
+
+namespace {
+
+// Long enough that a batch never closes on time while a test holds it open with a gate_job.
+constexpr std::int64_t batch_wait_us_held = 60'000'000;
+constexpr auto wait_max = std::chrono::seconds(30);
+
+db::writer_options held_batches(std::size_t batch_jobs_max = 256) {
+    db::writer_options o;
+    o.batch_jobs_max = batch_jobs_max;
+    o.batch_wait_us_max = batch_wait_us_held;
+    return o;
+}
+
+void insert_item(db::tx& t, std::int64_t id, std::string_view who = "t") {
+    t.prepare("INSERT INTO items (id, who) VALUES (?, ?)").bind_all(id, who).run();
+}
+
+// A database in a scratch directory with an `items` table, a `parent`/`child` pair whose
+// foreign key is only checked at COMMIT, and a read-only connection of the test's own.
+struct rig {
+    temp_dir dir;
+    souk::system_clock clock;
+    db::database database;
+    db::connection reader;
+
+    explicit rig(db::writer_options w = {})
+        : database(db::database_options{dir.file("souk.db"), "FULL", 2, w}, clock),
+          reader(dir.file("souk.db"), db::open_mode::read_only) {
+        auto made = writer().write_sync<bool>([](db::tx& t) -> result<bool> {
+            t.conn().exec(
+                "CREATE TABLE items (id INTEGER PRIMARY KEY, who TEXT NOT NULL);"
+                "CREATE TABLE parent (id INTEGER PRIMARY KEY);"
+                "CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER NOT NULL "
+                "REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);");
+            return true;
+        });
+        REQUIRE(made.ok());
+    }
+
+    db::writer& writer() { return database.writer(); }
+
+    std::int64_t count(const std::string& sql) { return count_on(reader, sql); }
+    static std::int64_t count_on(db::connection& c, const std::string& sql) {
+        auto& st = c.prepare(sql);
+        const bool row = st.step();
+        const std::int64_t n = row ? st.int64(0) : -1;
+        st.reset();
+        return n;
+    }
+    bool has_item(std::int64_t id) {
+        return count("SELECT COUNT(*) FROM items WHERE id = " + std::to_string(id)) == 1;
+    }
+};
+
+// A job built from a function, reporting its outcome through a future.
+class fn_job final : public db::write_job {
+  public:
+    using run_fn = std::function<status(db::tx&)>;
+    using complete_fn = std::function<void(const status&)>;
+
+    explicit fn_job(run_fn fn, complete_fn on_complete = {})
+        : fn_(std::move(fn)), on_complete_(std::move(on_complete)) {}
+    std::future<status> outcome() { return done_.get_future(); }
+    const std::atomic<int>& runs() const { return runs_; }
+
+    status run(db::tx& t) override {
+        ++runs_;
+        return fn_(t);
+    }
+    void complete(status s) override {
+        if (on_complete_) on_complete_(s);
+        done_.set_value(std::move(s));
+    }
+
+  private:
+    run_fn fn_;
+    complete_fn on_complete_;
+    std::promise<status> done_;
+    std::atomic<int> runs_{0};
+};
+
+// Holds the writer thread inside its batch until opened, so that the jobs submitted meanwhile
+// queue up and are all taken into that same batch. Runs again (without waiting) on a retry.
+class gate_job final : public db::write_job {
+  public:
+    gate_job() : open_(opened_.get_future().share()) {}
+    std::future<void> entered() { return entered_.get_future(); }
+    void open() { opened_.set_value(); }
+
+    status run(db::tx&) override {
+        if (first_) {
+            first_ = false;
+            entered_.set_value();
+            if (open_.wait_for(wait_max) != std::future_status::ready)
+                return error::internal();  // the test forgot to open the gate
+        }
+        return {};
+    }
+    void complete(status) override {}
+
+  private:
+    bool first_ = true;
+    std::promise<void> entered_;
+    std::promise<void> opened_;
+    std::shared_future<void> open_;
+};
+
+bool ready(std::future<status>& f) {
+    return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+}
+
+// Runs `fns` as one batch: the gate holds the writer until every job is queued. `before_open`
+// runs while the batch is held (nothing is committed yet).
+std::vector<status> run_as_one_batch(db::writer& w, const std::vector<fn_job::run_fn>& fns,
+                                     const std::function<void()>& before_open = {}) {
+    auto gate = std::make_unique<gate_job>();
+    gate_job& g = *gate;
+    auto entered = g.entered();
+    w.submit(std::move(gate));
+    REQUIRE(entered.wait_for(wait_max) == std::future_status::ready);
+    std::vector<std::future<status>> futures;
+    for (const auto& fn : fns) {
+        auto job = std::make_unique<fn_job>(fn);
+        futures.push_back(job->outcome());
+        w.submit(std::move(job));
+    }
+    REQUIRE(w.queue_depth() == fns.size());
+    if (before_open) before_open();
+    for (auto& f : futures)
+        CHECK_FALSE(ready(f));  // nothing is acknowledged before the commit
+    g.open();
+    std::vector<status> out;
+    for (auto& f : futures) {
+        REQUIRE(f.wait_for(wait_max) == std::future_status::ready);
+        out.push_back(f.get());
+    }
+    return out;
+}
+
+// What the writer's commit listener was handed, across commits.
+struct commit_log {
+    std::mutex mu;
+    std::vector<souk::bus::event> events;
+    std::vector<db::timer_row> timers;
+    std::vector<std::string> cancelled;
+    int calls_with_events = 0;
+
+    void attach(db::writer& w) {
+        w.on_commit([this](std::vector<souk::bus::event>&& e, std::vector<db::timer_row>&& t,
+                           std::vector<std::string>&& c) {
+            std::lock_guard lock(mu);
+            if (!e.empty()) ++calls_with_events;
+            for (auto& x : e)
+                events.push_back(std::move(x));
+            for (auto& x : t)
+                timers.push_back(std::move(x));
+            for (auto& x : c)
+                cancelled.push_back(std::move(x));
+        });
+    }
+    std::vector<std::string> event_ids() {
+        std::lock_guard lock(mu);
+        std::vector<std::string> ids;
+        for (const auto& e : events)
+            ids.push_back(e.id);
+        return ids;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("writer: concurrent writers share commits and are acknowledged after commit",
+          "[writer]") {
+    rig r;
+    constexpr int threads_count = 8;
+    constexpr int jobs_per_thread = 250;
+    const auto before = r.writer().stats();
+
+    std::atomic<int> failed{0}, invisible{0}, wrong_value{0};
+    std::vector<std::thread> threads;
+    for (int th = 0; th < threads_count; ++th) {
+        threads.emplace_back([&, th] {
+            // Each thread checks its own acknowledged rows with a read-only connection of its own:
+            // an acknowledged write must already be visible to every other connection.
+            db::connection ro(r.dir.file("souk.db"), db::open_mode::read_only);
+            for (int i = 0; i < jobs_per_thread; ++i) {
+                const std::int64_t id = th * 100'000 + i;
+                auto res = r.writer().write_sync<std::int64_t>(
+                    [id, th](db::tx& t) -> result<std::int64_t> {
+                        insert_item(t, id, "thread " + std::to_string(th));
+                        return id * 2;
+                    });
+                if (!res.ok()) {
+                    ++failed;
+                    continue;
+                }
+                if (*res != id * 2) ++wrong_value;
+                if (rig::count_on(
+                        ro, "SELECT COUNT(*) FROM items WHERE id = " + std::to_string(id)) != 1)
+                    ++invisible;
+            }
+        });
+    }
+    for (auto& t : threads)
+        t.join();
+
+    const int jobs = threads_count * jobs_per_thread;
+    const auto after = r.writer().stats();
+    const auto commits = after.commits - before.commits;
+    INFO("commits " << commits << " for " << jobs << " jobs");
+    CHECK(failed == 0);
+    CHECK(wrong_value == 0);
+    CHECK(invisible == 0);
+    CHECK(after.jobs - before.jobs == static_cast<std::uint64_t>(jobs));
+    CHECK(after.failed_commits == before.failed_commits);
+    CHECK(commits >= 1);
+    CHECK(commits < static_cast<std::uint64_t>(jobs));  // group commit: fewer transactions
+    CHECK(r.count("SELECT COUNT(*) FROM items") == jobs);
+    for (int th = 0; th < threads_count; ++th) {
+        INFO("thread " << th);
+        CHECK(r.count("SELECT COUNT(*) FROM items WHERE who = 'thread " + std::to_string(th) +
+                      "'") == jobs_per_thread);
+    }
+}
+
+TEST_CASE("writer: jobs queued during a batch join it and commit once", "[writer]") {
+    rig r(held_batches());
+    std::vector<std::size_t> batch_sizes;
+    r.writer().on_batch([&](std::size_t n, double) { batch_sizes.push_back(n); });
+    const auto before = r.writer().stats();
+    std::vector<fn_job::run_fn> fns;
+    for (int i = 1; i <= 50; ++i)
+        fns.push_back([i](db::tx& t) -> status {
+            insert_item(t, i);
+            return {};
+        });
+    for (const auto& s : run_as_one_batch(r.writer(), fns))
+        CHECK(s.ok());
+    const auto after = r.writer().stats();
+    CHECK(after.commits - before.commits == 1);
+    CHECK(after.jobs - before.jobs == 51);  // the gate and the fifty
+    CHECK(batch_sizes == std::vector<std::size_t>{51});
+    CHECK(r.count("SELECT COUNT(*) FROM items") == 50);
+}
+
+TEST_CASE("writer: a batch holds at most batch_jobs_max jobs", "[writer]") {
+    rig r(held_batches(4));
+    std::vector<std::size_t> batch_sizes;
+    r.writer().on_batch([&](std::size_t n, double) { batch_sizes.push_back(n); });
+    const auto before = r.writer().stats();
+    std::vector<fn_job::run_fn> fns;
+    for (int i = 1; i <= 10; ++i)
+        fns.push_back([i](db::tx& t) -> status {
+            insert_item(t, i);
+            return {};
+        });
+    for (const auto& s : run_as_one_batch(r.writer(), fns))
+        CHECK(s.ok());
+    CHECK(r.writer().stats().commits - before.commits == 3);
+    CHECK(batch_sizes == std::vector<std::size_t>{4, 4, 3});
+    CHECK(r.count("SELECT COUNT(*) FROM items") == 10);
+}
+
+TEST_CASE("writer: a job is completed only once its batch is visible to readers", "[writer]") {
+    rig r(held_batches());
+    // Opened here, used only on the writer thread inside complete().
+    db::connection ro(r.dir.file("souk.db"), db::open_mode::read_only);
+    std::atomic<int> seen_committed{0}, seen_missing{0};
+
+    auto gate = std::make_unique<gate_job>();
+    gate_job& g = *gate;
+    auto entered = g.entered();
+    r.writer().submit(std::move(gate));
+    REQUIRE(entered.wait_for(wait_max) == std::future_status::ready);
+    std::vector<std::future<status>> futures;
+    for (int i = 1; i <= 20; ++i) {
+        auto job = std::make_unique<fn_job>(
+            [i](db::tx& t) -> status {
+                insert_item(t, i);
+                return {};
+            },
+            [&, i](const status&) {
+                const auto n =
+                    rig::count_on(ro, "SELECT COUNT(*) FROM items WHERE id = " + std::to_string(i));
+                ++(n == 1 ? seen_committed : seen_missing);
+            });
+        futures.push_back(job->outcome());
+        r.writer().submit(std::move(job));
+    }
+    // While the batch is held: nothing acknowledged, nothing visible.
+    for (auto& f : futures)
+        CHECK_FALSE(ready(f));
+    CHECK(r.count("SELECT COUNT(*) FROM items") == 0);
+    g.open();
+    for (auto& f : futures) {
+        REQUIRE(f.wait_for(wait_max) == std::future_status::ready);
+        CHECK(f.get().ok());
+    }
+    CHECK(seen_committed == 20);
+    CHECK(seen_missing == 0);
+}
+
+TEST_CASE("writer: a job returning an error is rolled back alone", "[writer]") {
+    rig r(held_batches());
+    const auto before = r.writer().stats();
+    auto out = run_as_one_batch(
+        r.writer(), {
+                        [](db::tx& t) -> status {
+                            insert_item(t, 1);
+                            return {};
+                        },
+                        [](db::tx& t) -> status {
+                            insert_item(t, 2);
+                            t.prepare("UPDATE items SET who = 'changed' WHERE id = 1").run();
+                            return error::conflict("SOLD_OUT", "no seats left");
+                        },
+                        [](db::tx& t) -> status {
+                            insert_item(t, 3);
+                            return {};
+                        },
+                    });
+    REQUIRE(out.size() == 3);
+    CHECK(out[0].ok());
+    REQUIRE_FALSE(out[1].ok());
+    CHECK(out[1].err().code == "SOLD_OUT");
+    CHECK(out[1].err().status == 409);
+    CHECK(out[2].ok());
+    CHECK(r.has_item(1));
+    CHECK_FALSE(r.has_item(2));
+    CHECK(r.has_item(3));
+    CHECK(r.count("SELECT COUNT(*) FROM items WHERE who = 'changed'") == 0);
+    const auto after = r.writer().stats();
+    CHECK(after.commits - before.commits == 1);
+    CHECK(after.failed_commits == before.failed_commits);
+
+    // The blocking form hands the job's own error back.
+    auto sync = r.writer().write_sync<int>([](db::tx& t) -> result<int> {
+        insert_item(t, 4);
+        return error::validation("seats", "must be at least 1");
+    });
+    REQUIRE_FALSE(sync.ok());
+    CHECK(sync.err().code == "VALIDATION_FAILED");
+    CHECK(sync.err().details.at("fields").at("seats") == "must be at least 1");
+    CHECK_FALSE(r.has_item(4));
+}
+
+TEST_CASE("writer: a job whose SQL throws gets INTERNAL and the others commit", "[writer]") {
+    rig r(held_batches());
+    const auto before = r.writer().stats();
+    auto out =
+        run_as_one_batch(r.writer(), {
+                                         [](db::tx& t) -> status {
+                                             insert_item(t, 1);
+                                             return {};
+                                         },
+                                         [](db::tx& t) -> status {
+                                             insert_item(t, 2);
+                                             t.prepare("INSERT INTO missing (x) VALUES (1)").run();
+                                             return {};
+                                         },
+                                         [](db::tx& t) -> status {
+                                             insert_item(t, 3);
+                                             throw std::runtime_error("bug in a job");
+                                         },
+                                         [](db::tx& t) -> status {
+                                             insert_item(t, 4);
+                                             insert_item(t, 1);  // duplicate key
+                                             return {};
+                                         },
+                                         [](db::tx& t) -> status {
+                                             insert_item(t, 5);
+                                             return {};
+                                         },
+                                     });
+    REQUIRE(out.size() == 5);
+    CHECK(out[0].ok());
+    for (int i : {1, 2, 3}) {
+        INFO("job " << i);
+        REQUIRE_FALSE(out[i].ok());
+        CHECK(out[i].err().code == "INTERNAL");
+        CHECK(out[i].err().status == 500);
+    }
+    CHECK(out[4].ok());
+    CHECK(r.count("SELECT COUNT(*) FROM items") == 2);
+    CHECK(r.has_item(1));
+    CHECK(r.has_item(5));
+    const auto after = r.writer().stats();
+    CHECK(after.commits - before.commits == 1);
+    CHECK(after.failed_commits == before.failed_commits);
+
+    auto sync = r.writer().write_sync<int>([](db::tx& t) -> result<int> {
+        t.prepare("SELECT nope FROM items").run();
+        return 1;
+    });
+    REQUIRE_FALSE(sync.ok());
+    CHECK(sync.err().code == "INTERNAL");
+}
+
+TEST_CASE("writer: published events and timers commit or roll back with their job", "[writer]") {
+    commit_log log;
+    rig r(held_batches());
+    log.attach(r.writer());
+    std::string kept_a, kept_b, dropped_a, dropped_b, timer_kept, timer_dropped;
+    auto out = run_as_one_batch(
+        r.writer(),
+        {
+            [&](db::tx& t) -> status {
+                insert_item(t, 1);
+                kept_a = t.publish("item.added", {{"id", 1}});
+                timer_kept = t.schedule("item.expire", t.now_ms() + 1000, {{"id", 1}});
+                return {};
+            },
+            [&](db::tx& t) -> status {
+                dropped_a = t.publish("item.added", {{"id", 2}});
+                timer_dropped = t.schedule("item.expire", t.now_ms() + 1000, {{"id", 2}});
+                return error::conflict("NOPE", "refused");
+            },
+            [&](db::tx& t) -> status {
+                dropped_b = t.publish("item.added", {{"id", 3}});
+                t.prepare("INSERT INTO missing (x) VALUES (1)").run();
+                return {};
+            },
+            [&](db::tx& t) -> status {
+                insert_item(t, 4);
+                kept_b = t.publish("item.added", {{"id", 4}});
+                return {};
+            },
+        },
+        [&] {
+            // Held before COMMIT: neither the rows nor their outbox entries are visible yet.
+            CHECK(r.count("SELECT COUNT(*) FROM outbox") == 0);
+            CHECK(r.count("SELECT COUNT(*) FROM items") == 0);
+        });
+    REQUIRE(out.size() == 4);
+    CHECK(out[0].ok());
+    CHECK_FALSE(out[1].ok());
+    CHECK_FALSE(out[2].ok());
+    CHECK(out[3].ok());
+
+    // The outbox holds exactly the committed jobs' events, in the same commit as their rows.
+    CHECK(r.count("SELECT COUNT(*) FROM outbox") == 2);
+    CHECK(r.count("SELECT COUNT(*) FROM outbox WHERE id IN ('" + kept_a + "', '" + kept_b +
+                  "') AND type = 'item.added' AND delivered_ms IS NULL") == 2);
+    CHECK(r.count("SELECT COUNT(*) FROM outbox WHERE payload = '{\"id\":4}'") == 1);
+    CHECK(r.count("SELECT COUNT(*) FROM timers") == 1);
+    CHECK(r.count("SELECT COUNT(*) FROM timers WHERE id = '" + timer_kept + "'") == 1);
+
+    // The listener got exactly the committed events, once, in one call for the batch.
+    CHECK(log.event_ids() == std::vector<std::string>{kept_a, kept_b});
+    std::lock_guard lock(log.mu);
+    CHECK(log.calls_with_events == 1);
+    CHECK(log.events[1].payload.at("id") == 4);
+    CHECK(log.events[1].type == "item.added");
+    REQUIRE(log.timers.size() == 1);
+    CHECK(log.timers[0].id == timer_kept);
+    CHECK(log.timers[0].kind == "item.expire");
+    CHECK(log.cancelled.empty());
+    CHECK(timer_dropped != timer_kept);
+    CHECK(dropped_a != kept_a);
+    CHECK_FALSE(dropped_b.empty());
+}
+
+TEST_CASE("writer: a failed COMMIT is retried job by job and only the culprit fails", "[writer]") {
+    commit_log log;
+    rig r(held_batches());
+    log.attach(r.writer());
+    const auto before = r.writer().stats();
+    std::string ev1, ev2, ev3;
+    auto out = run_as_one_batch(
+        r.writer(), {
+                        [&](db::tx& t) -> status {
+                            insert_item(t, 1);
+                            ev1 = t.publish("item.added", {{"id", 1}});
+                            return {};
+                        },
+                        [&](db::tx& t) -> status {
+                            // Fine when the statement runs; the deferred foreign key fails the
+                            // COMMIT.
+                            t.prepare("INSERT INTO child (id, parent_id) VALUES (1, 999)").run();
+                            ev2 = t.publish("child.added", {{"id", 1}});
+                            return {};
+                        },
+                        [&](db::tx& t) -> status {
+                            insert_item(t, 3);
+                            ev3 = t.publish("item.added", {{"id", 3}});
+                            return {};
+                        },
+                        [](db::tx& t) -> status {
+                            // Runs again alone after the failed COMMIT and must not take the writer
+                            // down.
+                            insert_item(t, 4);
+                            throw std::runtime_error("bug in a job");
+                        },
+                        [](db::tx& t) -> status {
+                            insert_item(t, 5);
+                            return error::conflict("NOPE", "refused");
+                        },
+                    });
+    REQUIRE(out.size() == 5);
+    CHECK(out[0].ok());
+    REQUIRE_FALSE(out[1].ok());
+    CHECK(out[1].err().code == "INTERNAL");
+    CHECK(out[2].ok());
+    REQUIRE_FALSE(out[3].ok());
+    CHECK(out[3].err().code == "INTERNAL");
+    REQUIRE_FALSE(out[4].ok());
+    CHECK(out[4].err().code == "NOPE");
+    CHECK_FALSE(r.has_item(4));
+    CHECK_FALSE(r.has_item(5));
+
+    CHECK(r.has_item(1));
+    CHECK(r.has_item(3));
+    CHECK(r.count("SELECT COUNT(*) FROM child") == 0);
+    const auto after = r.writer().stats();
+    CHECK(after.failed_commits - before.failed_commits == 1);
+    // The gate and the two good jobs commit alone after the failed batch.
+    CHECK(after.commits - before.commits == 3);
+
+    // Events of the failed batch are not handed out; the retried jobs' are, once each.
+    CHECK(r.count("SELECT COUNT(*) FROM outbox") == 2);
+    CHECK(r.count("SELECT COUNT(*) FROM outbox WHERE type = 'child.added'") == 0);
+    CHECK(log.event_ids() == std::vector<std::string>{ev1, ev3});
+
+    // The writer is healthy afterwards.
+    auto next = r.writer().write_sync<int>([](db::tx& t) -> result<int> {
+        insert_item(t, 6);
+        return 6;
+    });
+    REQUIRE(next.ok());
+    CHECK(r.has_item(6));
+}
+
+TEST_CASE("writer: co_await write resumes on the io_context's thread", "[writer]") {
+    rig r;
+    asio::io_context io;
+    std::thread::id writer_thread, before_thread, after_thread, io_thread;
+    std::optional<result<int>> got, refused;
+    std::optional<result<std::string>> echoed;
+    const std::string big(300, 'x');  // on the heap: a bitwise-copied capture would dangle
+
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            before_thread = std::this_thread::get_id();
+            got = co_await r.writer().write<int>([&](db::tx& t) -> result<int> {
+                writer_thread = std::this_thread::get_id();
+                insert_item(t, 1);
+                return 41 + 1;
+            });
+            after_thread = std::this_thread::get_id();
+            refused = co_await r.writer().write<int>([](db::tx& t) -> result<int> {
+                insert_item(t, 2);
+                return error::forbidden();
+            });
+            // The lambda temporary lives in the co_await full-expression (ADR 0002).
+            echoed = co_await r.writer().write<std::string>(
+                [copy = big](db::tx&) -> result<std::string> { return copy + "!"; });
+        },
+        [](std::exception_ptr e) {
+            if (e) std::rethrow_exception(e);
+        });
+    std::thread runner([&] {
+        io_thread = std::this_thread::get_id();
+        io.run();
+    });
+    runner.join();
+
+    REQUIRE(got.has_value());
+    REQUIRE(got->ok());
+    CHECK(**got == 42);
+    CHECK(before_thread == io_thread);
+    CHECK(after_thread == io_thread);
+    CHECK(writer_thread != io_thread);
+    CHECK(writer_thread != std::thread::id());
+    CHECK(r.has_item(1));
+
+    REQUIRE(refused.has_value());
+    REQUIRE_FALSE(refused->ok());
+    CHECK(refused->err().code == "FORBIDDEN");
+    CHECK_FALSE(r.has_item(2));
+
+    REQUIRE(echoed.has_value());
+    REQUIRE(echoed->ok());
+    CHECK(**echoed == big + "!");
+}
+
+TEST_CASE("writer: a full queue refuses work with 503", "[writer]") {
+    db::writer_options o = held_batches();
+    o.queue_jobs_max = 3;
+    rig r(o);
+    auto gate = std::make_unique<gate_job>();
+    gate_job& g = *gate;
+    auto entered = g.entered();
+    r.writer().submit(std::move(gate));
+    REQUIRE(entered.wait_for(wait_max) == std::future_status::ready);
+
+    std::vector<std::future<status>> queued;
+    for (int i = 1; i <= 4; ++i) {
+        auto job = std::make_unique<fn_job>([i](db::tx& t) -> status {
+            insert_item(t, i);
+            return {};
+        });
+        queued.push_back(job->outcome());
+        r.writer().submit(std::move(job));
+    }
+    // The fourth was answered at once, without running.
+    REQUIRE(ready(queued[3]));
+    auto refused = queued[3].get();
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.err().status == 503);
+    CHECK(refused.err().code == "UNAVAILABLE");
+    g.open();
+    for (int i = 0; i < 3; ++i) {
+        REQUIRE(queued[i].wait_for(wait_max) == std::future_status::ready);
+        CHECK(queued[i].get().ok());
+    }
+    CHECK(r.count("SELECT COUNT(*) FROM items") == 3);
+    CHECK_FALSE(r.has_item(4));
+}
+
+TEST_CASE("writer: stop finishes queued jobs, then refuses new ones", "[writer]") {
+    rig r(held_batches());
+    auto gate = std::make_unique<gate_job>();
+    gate_job& g = *gate;
+    auto entered = g.entered();
+    r.writer().submit(std::move(gate));
+    REQUIRE(entered.wait_for(wait_max) == std::future_status::ready);
+    std::vector<std::future<status>> queued;
+    for (int i = 1; i <= 5; ++i) {
+        auto job = std::make_unique<fn_job>([i](db::tx& t) -> status {
+            insert_item(t, i);
+            return {};
+        });
+        queued.push_back(job->outcome());
+        r.writer().submit(std::move(job));
+    }
+    g.open();
+    r.writer().stop();
+    for (auto& f : queued) {
+        REQUIRE(ready(f));  // stop() returned: everything queued was answered
+        CHECK(f.get().ok());
+    }
+    CHECK(r.count("SELECT COUNT(*) FROM items") == 5);
+
+    auto late = r.writer().write_sync<int>([](db::tx& t) -> result<int> {
+        insert_item(t, 6);
+        return 6;
+    });
+    REQUIRE_FALSE(late.ok());
+    CHECK(late.err().status == 503);
+    CHECK_FALSE(r.has_item(6));
+    r.writer().stop();  // idempotent
+}
