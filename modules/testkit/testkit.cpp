@@ -1,6 +1,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <filesystem>
 #include <souk/http/json.hpp>
 #include <souk/testkit/module.hpp>
 #include <stdexcept>
@@ -125,8 +126,14 @@ private:
         co_return response::ok(boost::json::object{{"key", key}, {"deliveries", *r}});
     }
 
-    // Idempotent on the event id, as every subscriber must be.
+    // Idempotent on the event id, as every subscriber must be. While a file named
+    // testkit-block-delivery exists in the data directory every delivery fails, so a test can
+    // hold an event committed but undelivered (and then crash the server) deterministically.
     awaitable<status> record(const bus::event& e) {
+        std::error_code ec;
+        if (std::filesystem::exists(
+                std::filesystem::path(ctx_.cfg.data_dir) / "testkit-block-delivery", ec))
+            co_return error::unavailable("testkit: delivery blocked");
         const std::string id = e.id;
         const std::string key(e.payload.at("key").as_string());
         auto r = co_await ctx_.db.writer().write<bool>([id, key](db::tx& t) -> result<bool> {

@@ -26,7 +26,8 @@ namespace {
 
 // Per-connection state shared with the drain logic; touched only on the connection's thread.
 struct connection_state {
-    bool idle = false;
+    bool idle = false;     // waiting for the first byte of a request
+    bool reading = false;  // in the TLS handshake or waiting for the rest of a request's head
     bool alive = true;
     tcp::socket* socket = nullptr;
 };
@@ -117,7 +118,15 @@ struct server::impl {
             parser.header_limit(static_cast<std::uint32_t>(opts.header_limit_bytes));
             parser.body_limit(opts.body_limit_bytes);
             sock.expires_after(opts.read_timeout);
-            auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, nothrow);
+            // The head first: until it is in, a shutdown may cut the connection (drain()).
+            st.reading = true;
+            auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, nothrow);
+            st.reading = false;
+            if (!ec && !parser.is_done()) {
+                auto [body_ec, body_n] =
+                    co_await bhttp::async_read(stream, buffer, parser, nothrow);
+                ec = body_ec;
+            }
             request req;
             req.secure = is_tls;
             req.remote_address = remote;
@@ -137,6 +146,14 @@ struct server::impl {
             if (msg.count(bhttp::field::content_length) && msg.count(bhttp::field::transfer_encoding)) {
                 response res = d.refuse(
                     error::bad_request("Content-Length and Transfer-Encoding together"), req);
+                co_await send(stream, res, msg.version(), false, false, opts.read_timeout);
+                co_return;
+            }
+            // A request whose Transfer-Encoding does not end in chunked has no knowable length
+            // (RFC 9112 6.3): refuse it and close rather than read what follows as a request.
+            if (msg.count(bhttp::field::transfer_encoding) && !msg.chunked()) {
+                response res =
+                    d.refuse(error::bad_request("Transfer-Encoding must end with chunked"), req);
                 co_await send(stream, res, msg.version(), false, false, opts.read_timeout);
                 co_return;
             }
@@ -170,7 +187,9 @@ struct server::impl {
                 beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *tls);
                 st->socket = &beast::get_lowest_layer(stream).socket();
                 beast::get_lowest_layer(stream).expires_after(opts.read_timeout);
+                st->reading = true;
                 auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, nothrow);
+                st->reading = false;
                 if (!ec) {
                     co_await serve(stream, true, *st);
                     beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
@@ -256,8 +275,10 @@ void server::drain() {
     });
     std::lock_guard lock(s.mu);
     for (auto& [id, entry] : s.connections) {
+        // Idle connections, and ones whose request head has not fully arrived (a slow client
+        // must not hold the shutdown for a whole read timeout), are cut; requests finish.
         asio::post(entry.first, [st = entry.second] {
-            if (st->alive && st->idle && st->socket) {
+            if (st->alive && (st->idle || st->reading) && st->socket) {
                 boost::system::error_code ignored;
                 st->socket->cancel(ignored);
             }
