@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <souk/db/database.hpp>
+#include <souk/booking/booking.hpp>
 #include <souk/identity/identity.hpp>
 
 #include "app/runtime.hpp"
@@ -197,6 +198,10 @@ int cmd_check(const args& a) {
     fk.reset();
     std::printf("foreign_key_check: %d violation(s)\n", fk_rows);
     problems += fk_rows;
+    const auto seats = booking::check_invariants(c, system_clock().now_ms());
+    for (const auto& p : seats) std::printf("booking: %s\n", p.c_str());
+    std::printf("booking seats: %zu problem(s)\n", seats.size());
+    problems += static_cast<int>(seats.size());
     std::puts(problems == 0 ? "check: ok" : "check: FAILED");
     return problems == 0 ? exit_ok : exit_failure;
 }

@@ -1,3 +1,4 @@
+#include <souk/booking/booking.hpp>
 #include <souk/identity/identity.hpp>
 #include <souk/testkit/module.hpp>
 
@@ -10,6 +11,7 @@ namespace souk::app {
 std::vector<std::unique_ptr<module>> build_modules(context& ctx) {
     std::vector<std::unique_ptr<module>> out;
     out.push_back(identity::make_module(ctx));
+    out.push_back(booking::make_module(ctx));
     if (ctx.cfg.env == "test") out.push_back(testkit::make_module(ctx));
     return out;
 }

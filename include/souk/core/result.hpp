@@ -11,6 +11,8 @@ namespace souk {
 template <class T>
 class [[nodiscard]] result {
 public:
+    // Default: an internal error (Asio's co_spawn needs default-constructible results).
+    result() : v_(std::in_place_index<1>, error::internal()) {}
     result(T value) : v_(std::in_place_index<0>, std::move(value)) {}
     result(error e) : v_(std::in_place_index<1>, std::move(e)) {}
 

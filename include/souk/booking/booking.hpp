@@ -1,0 +1,19 @@
+#pragma once
+// The booking module's public face: the module factory, demo data, and the invariant check
+// used by `souk check`.
+#include <memory>
+#include <souk/config/config.hpp>
+#include <souk/db/connection.hpp>
+#include <souk/kernel.hpp>
+#include <string>
+#include <vector>
+
+namespace souk::booking {
+
+std::unique_ptr<module> make_module(context& ctx);
+
+// Seat invariants in SQLite: for every zone, held and confirmed equal the sums of its live
+// bookings, and capacity - held - confirmed >= 0. One line per problem; empty when clean.
+std::vector<std::string> check_invariants(db::connection& c, std::int64_t now_ms);
+
+}  // namespace souk::booking

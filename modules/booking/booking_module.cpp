@@ -1,0 +1,952 @@
+// The booking module: events, shows and zones (organizer CRUD), and reservations on the
+// inventory engine — reserve, confirm, cancel, expire — per API.md "Booking".
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <souk/booking/booking.hpp>
+#include <souk/core/random.hpp>
+#include <souk/http/json.hpp>
+#include <souk/identity/identity.hpp>
+#include <souk/log/log.hpp>
+
+#include "catalog.hpp"
+
+namespace souk::booking {
+
+namespace {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using http::request;
+using http::response;
+using inventory::shard;
+
+response fail(const request& req, const error& e) { return response::fail(e, req.request_id); }
+
+std::string rfc3339(std::int64_t ms) { return format_rfc3339(sys_time(std::chrono::milliseconds(ms))); }
+
+boost::json::object money(std::int64_t amount, const std::string& currency) {
+    return {{"amount", amount}, {"currency", currency}};
+}
+
+// "Summer Jazz Night!" -> "summer-jazz-night"
+std::string slugify(std::string_view title) {
+    std::string out;
+    for (unsigned char c : title) {
+        if (std::isalnum(c)) {
+            out += static_cast<char>(std::tolower(c));
+        } else if (!out.empty() && out.back() != '-') {
+            out += '-';
+        }
+        if (out.size() >= 80) break;
+    }
+    while (!out.empty() && out.back() == '-') out.pop_back();
+    return out.empty() ? "event" : out;
+}
+
+struct event_row {
+    std::string id, tenant_id, organizer_id, slug, title, description, category, venue, currency, status;
+    std::int64_t starts_ms = 0, sale_starts_ms = 0, max_per_user = 1, created_ms = 0;
+    bool deleted = false;
+};
+
+struct show_row {
+    std::string id, event_id;
+    std::int64_t starts_ms = 0, ends_ms = 0, admit_per_minute = 60;
+    bool queue_enabled = false;
+};
+
+struct zone_row {
+    std::string id, show_id, event_id, name, currency;
+    std::int64_t price_amount = 0, capacity = 0, held = 0, confirmed = 0;
+};
+
+struct booking_row {
+    std::string id, tenant_id, user_id, event_id, show_id, zone_id, currency, status;
+    std::int64_t quantity = 0, amount = 0, expires_ms = 0, created_ms = 0;
+};
+
+constexpr const char* event_cols =
+    "id, tenant_id, organizer_id, slug, title, description, category, venue, currency, status, "
+    "starts_ms, sale_starts_ms, max_per_user, created_ms, deleted_ms IS NOT NULL";
+constexpr const char* booking_cols =
+    "id, tenant_id, user_id, event_id, show_id, zone_id, currency, status, quantity, amount, "
+    "expires_ms, created_ms";
+
+event_row read_event(db::statement& st) {
+    return {st.text(0),  st.text(1),  st.text(2),  st.text(3),  st.text(4),
+            st.text(5),  st.text(6),  st.text(7),  st.text(8),  st.text(9),
+            st.int64(10), st.int64(11), st.int64(12), st.int64(13), st.int64(14) != 0};
+}
+
+booking_row read_booking(db::statement& st) {
+    return {st.text(0), st.text(1), st.text(2),  st.text(3),  st.text(4),  st.text(5),
+            st.text(6), st.text(7), st.int64(8), st.int64(9), st.int64(10), st.int64(11)};
+}
+
+boost::json::object to_json(const event_row& e) {
+    return {{"id", e.id},
+            {"slug", e.slug},
+            {"title", e.title},
+            {"description", e.description},
+            {"category", e.category},
+            {"venue", e.venue},
+            {"starts_at", rfc3339(e.starts_ms)},
+            {"sale_starts_at", rfc3339(e.sale_starts_ms)},
+            {"max_per_user", e.max_per_user},
+            {"currency", e.currency},
+            {"status", e.status},
+            {"organizer_id", e.organizer_id},
+            {"created_at", rfc3339(e.created_ms)}};
+}
+
+boost::json::object to_json(const show_row& s) {
+    return {{"id", s.id},
+            {"event_id", s.event_id},
+            {"starts_at", rfc3339(s.starts_ms)},
+            {"ends_at", rfc3339(s.ends_ms)},
+            {"queue", {{"enabled", s.queue_enabled}, {"admit_per_minute", s.admit_per_minute}}}};
+}
+
+boost::json::object to_json(const booking_row& b) {
+    return {{"id", b.id},
+            {"status", b.status},
+            {"event_id", b.event_id},
+            {"show_id", b.show_id},
+            {"zone_id", b.zone_id},
+            {"quantity", b.quantity},
+            {"amount", money(b.amount, b.currency)},
+            {"expires_at", rfc3339(b.expires_ms)},
+            {"created_at", rfc3339(b.created_ms)}};
+}
+
+std::optional<event_row> find_event(db::connection& c, std::string_view where, std::string_view key) {
+    auto& st = c.prepare(std::string("SELECT ") + event_cols + " FROM events WHERE " + std::string(where));
+    st.bind(1, key);
+    std::optional<event_row> out;
+    if (st.step()) out = read_event(st);
+    st.reset();
+    return out;
+}
+
+std::vector<show_row> find_shows(db::connection& c, std::string_view event_id) {
+    auto& st = c.prepare(
+        "SELECT id, event_id, starts_ms, ends_ms, admit_per_minute, queue_enabled FROM shows WHERE "
+        "event_id = ? ORDER BY starts_ms, id");
+    st.bind(1, event_id);
+    std::vector<show_row> out;
+    while (st.step())
+        out.push_back({st.text(0), st.text(1), st.int64(2), st.int64(3), st.int64(4), st.int64(5) != 0});
+    st.reset();
+    return out;
+}
+
+std::optional<booking_row> find_booking(db::connection& c, std::string_view id) {
+    auto& st = c.prepare(std::string("SELECT ") + booking_cols + " FROM bookings WHERE id = ?");
+    st.bind(1, id);
+    std::optional<booking_row> out;
+    if (st.step()) out = read_booking(st);
+    st.reset();
+    return out;
+}
+
+// Seat counters move in the same transaction as the booking that moves them.
+void move_seats(db::tx& t, const std::string& zone_id, std::int64_t held_delta,
+                std::int64_t confirmed_delta) {
+    t.prepare("UPDATE zones SET held = held + ?, confirmed = confirmed + ? WHERE id = ?")
+        .bind_all(held_delta, confirmed_delta, zone_id)
+        .run();
+}
+
+boost::json::object event_payload(const booking_row& b) {
+    return {{"booking_id", b.id}, {"user_id", b.user_id}, {"event_id", b.event_id},
+            {"show_id", b.show_id}, {"zone_id", b.zone_id}, {"quantity", b.quantity},
+            {"amount", money(b.amount, b.currency)}};
+}
+
+struct reserve_outcome {
+    int status = 201;
+    std::string body;  // the response body, stored for idempotent replays
+    std::string content_type = "application/json";
+    bool replayed = false;
+};
+
+class booking_module final : public module {
+public:
+    explicit booking_module(context& ctx) : ctx_(ctx) {
+        const auto& cfg = ctx.cfg.raw.at("booking").get_object();
+        hold_ms_ = cfg.at("hold_seconds").to_number<std::int64_t>() * 1000;
+        quantity_max_ = cfg.at("quantity_max").to_number<std::int64_t>();
+        default_currency_ = std::string(cfg.at("default_currency").get_string());
+        for (std::size_t i = 0; i < ctx.inventory.shard_count(); ++i) {
+            shard& s = ctx.inventory.at(i);
+            s.on_expiry([this, &s](const inventory::hold& h) {
+                asio::co_spawn(s.executor(), expire_hold(s, h.id), asio::detached);
+            });
+        }
+        add_routes();
+    }
+
+    std::string_view name() const override { return "booking"; }
+
+    awaitable<void> ready() override { co_await rebuild(); }
+
+private:
+    void add_routes() {
+        auto& r = ctx_.router;
+        auto bind = [this](awaitable<response> (booking_module::*fn)(request&)) {
+            return [this, fn](request& req) { return (this->*fn)(req); };
+        };
+        const std::vector<std::string> organizers{"organizer", "admin"};
+        r.get("/api/v1/events", {.summary = "Published events, soonest first"}, bind(&booking_module::list_events));
+        r.get("/api/v1/events/{slug}", {.summary = "An event with its shows"}, bind(&booking_module::get_event));
+        r.post("/api/v1/events", identity::require_roles(organizers, {.summary = "Create an event"}),
+               bind(&booking_module::create_event));
+        r.put("/api/v1/events/{slug}", identity::require_roles(organizers, {.summary = "Update an event"}),
+              bind(&booking_module::update_event));
+        r.del("/api/v1/events/{slug}", identity::require_roles(organizers, {.summary = "Delete an event (soft)"}),
+              bind(&booking_module::delete_event));
+        r.post("/api/v1/events/{slug}/publish", identity::require_roles(organizers, {.summary = "Publish an event"}),
+               bind(&booking_module::publish_event));
+        r.get("/api/v1/events/{slug}/shows", {.summary = "An event's shows"}, bind(&booking_module::list_shows));
+        r.post("/api/v1/events/{slug}/shows", identity::require_roles(organizers, {.summary = "Add a show"}),
+               bind(&booking_module::create_show));
+        r.get("/api/v1/shows/{id}/zones", {.summary = "Zones with live availability"}, bind(&booking_module::list_zones));
+        r.post("/api/v1/shows/{id}/zones", identity::require_roles(organizers, {.summary = "Add a zone"}),
+               bind(&booking_module::create_zone));
+        r.post("/api/v1/bookings/reserve",
+               identity::require_user({.idempotent = true, .idempotency_in_job = true, .rate_class = "reserve",
+                                       .summary = "Hold seats (Idempotency-Key required)"}),
+               bind(&booking_module::reserve));
+        r.post("/api/v1/bookings/{id}/confirm", identity::require_user({.summary = "Confirm a held booking"}),
+               bind(&booking_module::confirm));
+        r.post("/api/v1/bookings/{id}/cancel", identity::require_user({.summary = "Cancel a booking"}),
+               bind(&booking_module::cancel));
+        r.get("/api/v1/bookings", identity::require_user({.summary = "The caller's bookings"}),
+              bind(&booking_module::list_bookings));
+        r.get("/api/v1/bookings/pending", identity::require_user({.summary = "The caller's held bookings"}),
+              bind(&booking_module::list_pending));
+        r.get("/api/v1/bookings/{id}", identity::require_user({.summary = "One of the caller's bookings"}),
+              bind(&booking_module::get_booking));
+    }
+
+    std::string tenant_of(const request& req) const {
+        return req.caller ? req.caller->tenant : std::string("default");
+    }
+
+    // ---- events -----------------------------------------------------------------------------
+
+    awaitable<response> list_events(request& req) {
+        const auto page = std::max<std::int64_t>(1, std::atoll(req.query_param("page").value_or("1").c_str()));
+        const auto per_page =
+            std::clamp<std::int64_t>(std::atoll(req.query_param("per_page").value_or("20").c_str()), 1, 100);
+        const auto q = req.query_param("q");
+        const auto category = req.query_param("category");
+        sys_time from{}, to{};
+        const auto from_s = req.query_param("from"), to_s = req.query_param("to");
+        if ((from_s && !parse_rfc3339(*from_s, from)) || (to_s && !parse_rfc3339(*to_s, to)))
+            co_return fail(req, error::validation(from_s && !parse_rfc3339(*from_s, from) ? "from" : "to",
+                                                  "must be an RFC 3339 time"));
+        std::string where = "{tenant} AND status = 'published' AND deleted_ms IS NULL";
+        if (q) where += " AND (title LIKE ?2 OR description LIKE ?2)";
+        if (category) where += " AND category = ?3";
+        if (from_s) where += " AND starts_ms >= ?4";
+        if (to_s) where += " AND starts_ms <= ?5";
+        struct page_t {
+            std::vector<event_row> events;
+            std::int64_t total = 0;
+        };
+        const std::string tenant = tenant_of(req);
+        const std::string pattern = q ? "%" + *q + "%" : "";
+        const std::string cat = category.value_or("");
+        const auto from_ms = from.time_since_epoch().count(), to_ms = to.time_since_epoch().count();
+        auto r = co_await ctx_.db.read<page_t>([=](db::connection& c) -> result<page_t> {
+            page_t p;
+            auto bind_filters = [&](db::statement& st) {
+                if (q) st.bind(2, pattern);
+                if (category) st.bind(3, cat);
+                if (from_s) st.bind(4, from_ms);
+                if (to_s) st.bind(5, to_ms);
+            };
+            identity::tenant_query count(c, tenant, "SELECT COUNT(*) FROM events WHERE " + where);
+            bind_filters(count.stmt());
+            count.stmt().step();
+            p.total = count.stmt().int64(0);
+            count.stmt().reset();
+            identity::tenant_query list(c, tenant, std::string("SELECT ") + event_cols + " FROM events WHERE " +
+                                                        where + " ORDER BY starts_ms, id LIMIT ?6 OFFSET ?7");
+            bind_filters(list.stmt());
+            list.stmt().bind(6, per_page);
+            list.stmt().bind(7, (page - 1) * per_page);
+            while (list.stmt().step()) p.events.push_back(read_event(list.stmt()));
+            list.stmt().reset();
+            return p;
+        });
+        if (!r.ok()) co_return fail(req, r.err());
+        boost::json::array items;
+        for (const auto& e : r->events) items.push_back(to_json(e));
+        co_return response::list(items, page, per_page, r->total);
+    }
+
+    // An event by slug or id, visible to the caller: published ones to everyone, drafts to
+    // their organizer and admins. Others get nullopt (404).
+    awaitable<std::optional<event_row>> visible_event(const request& req, std::string key, bool must_own) {
+        auto r = co_await ctx_.db.read<std::optional<event_row>>(
+            [key](db::connection& c) -> result<std::optional<event_row>> {
+                return find_event(c, "slug = ?1 OR id = ?1", key);
+            });
+        if (!r.ok() || !*r) co_return std::nullopt;
+        const event_row& e = **r;
+        if (e.deleted) co_return std::nullopt;
+        const bool owner = req.caller && identity::owns_or_admin(req, e.organizer_id);
+        if (must_own && !owner) co_return std::nullopt;
+        if (e.status != "published" && !owner) co_return std::nullopt;
+        if (e.tenant_id != tenant_of(req) && !(req.caller && req.caller->has_role("admin"))) co_return std::nullopt;
+        co_return std::move(*r);
+    }
+
+    awaitable<response> get_event(request& req) {
+        // Anyone may read, but an organizer's token lets them see their drafts.
+        if (!req.caller && !req.header("Authorization").empty() && ctx_.router.auth()) {
+            if (auto who = ctx_.router.auth()(req); who.ok()) req.caller = *who;
+        }
+        auto e = co_await visible_event(req, std::string(req.param("slug")), false);
+        if (!e) co_return fail(req, error::not_found("no such event"));
+        auto shows = co_await ctx_.db.read<std::vector<show_row>>(
+            [id = e->id](db::connection& c) -> result<std::vector<show_row>> { return find_shows(c, id); });
+        if (!shows.ok()) co_return fail(req, shows.err());
+        auto out = to_json(*e);
+        boost::json::array arr;
+        for (const auto& s : *shows) arr.push_back(to_json(s));
+        out["shows"] = std::move(arr);
+        co_return response::ok(out);
+    }
+
+    struct event_fields {
+        std::optional<std::string> title, description, category, venue, currency;
+        std::optional<std::int64_t> starts_ms, sale_starts_ms, max_per_user;
+    };
+
+    // Parses the writable fields; on create the required ones must be present.
+    result<event_fields> parse_event(const request& req, bool create) {
+        auto body = req.json();
+        if (!body.ok()) return body.err();
+        json::fields f(*body);
+        event_fields out;
+        out.title = create ? f.required_string("title", 1, 200) : f.optional_string("title", 200);
+        out.description = f.optional_string("description", 10000);
+        out.category = f.optional_string("category", 60);
+        out.venue = f.optional_string("venue", 200);
+        out.currency = f.optional_string("currency", 3);
+        out.max_per_user = create ? f.required_int("max_per_user", 1, 100000) : f.optional_int("max_per_user", 1, 100000);
+        for (auto [key, slot] : {std::pair{"starts_at", &out.starts_ms}, std::pair{"sale_starts_at", &out.sale_starts_ms}}) {
+            auto text = create ? f.required_string(key, 1, 64) : f.optional_string(key, 64);
+            if (!text) continue;
+            sys_time t;
+            if (!parse_rfc3339(*text, t)) f.fail(key, "must be an RFC 3339 time");
+            else *slot = t.time_since_epoch().count();
+        }
+        if (out.title && out.title->empty()) f.fail("title", "must not be empty");
+        if (out.currency && out.currency->size() != 3) f.fail("currency", "must be a 3-letter code");
+        if (out.starts_ms && out.sale_starts_ms && *out.sale_starts_ms > *out.starts_ms)
+            f.fail("sale_starts_at", "must not be after starts_at");
+        if (auto s = f.check(); !s.ok()) return s.err();
+        return out;
+    }
+
+    awaitable<response> create_event(request& req) {
+        auto fields = parse_event(req, true);
+        if (!fields.ok()) co_return fail(req, fields.err());
+        event_row e;
+        e.id = new_id("evt");
+        e.tenant_id = req.caller->tenant;
+        e.organizer_id = req.caller->user_id;
+        e.title = *fields->title;
+        e.description = fields->description.value_or("");
+        e.category = fields->category.value_or("");
+        e.venue = fields->venue.value_or("");
+        e.currency = fields->currency.value_or(default_currency_);
+        e.status = "draft";
+        e.starts_ms = *fields->starts_ms;
+        e.sale_starts_ms = *fields->sale_starts_ms;
+        e.max_per_user = *fields->max_per_user;
+        e.created_ms = ctx_.clock.now_ms();
+        auto r = co_await ctx_.db.writer().write<event_row>([e](db::tx& t) mutable -> result<event_row> {
+            const std::string base = slugify(e.title);
+            e.slug = base;
+            for (int n = 2;; ++n) {
+                auto& st = t.prepare("SELECT 1 FROM events WHERE slug = ?");
+                st.bind(1, e.slug);
+                const bool taken = st.step();
+                st.reset();
+                if (!taken) break;
+                e.slug = base + "-" + std::to_string(n);
+            }
+            t.prepare("INSERT INTO events (id, tenant_id, organizer_id, slug, title, description, category, "
+                      "venue, starts_ms, sale_starts_ms, max_per_user, currency, status, created_ms, "
+                      "updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?)")
+                .bind_all(e.id, e.tenant_id, e.organizer_id, e.slug, e.title, e.description, e.category,
+                          e.venue, e.starts_ms, e.sale_starts_ms, e.max_per_user, e.currency, e.created_ms,
+                          e.created_ms)
+                .run();
+            t.publish("booking.event_created", {{"event_id", e.id}, {"organizer_id", e.organizer_id}});
+            return e;
+        });
+        if (!r.ok()) co_return fail(req, r.err());
+        co_return response::ok(to_json(*r), 201);
+    }
+
+    awaitable<response> update_event(request& req) {
+        auto e = co_await visible_event(req, std::string(req.param("slug")), true);
+        if (!e) co_return fail(req, error::not_found("no such event"));
+        auto fields = parse_event(req, false);
+        if (!fields.ok()) co_return fail(req, fields.err());
+        const auto& f = *fields;
+        event_row u = *e;
+        if (f.title) u.title = *f.title;
+        if (f.description) u.description = *f.description;
+        if (f.category) u.category = *f.category;
+        if (f.venue) u.venue = *f.venue;
+        if (f.currency) u.currency = *f.currency;
+        if (f.starts_ms) u.starts_ms = *f.starts_ms;
+        if (f.sale_starts_ms) u.sale_starts_ms = *f.sale_starts_ms;
+        if (f.max_per_user) u.max_per_user = *f.max_per_user;
+        if (u.sale_starts_ms > u.starts_ms)
+            co_return fail(req, error::validation("sale_starts_at", "must not be after starts_at"));
+        auto audit = audit_of(req, "booking.event_updated", u.id);
+        auto r = co_await ctx_.db.writer().write<bool>([u, audit](db::tx& t) -> result<bool> {
+            t.prepare("UPDATE events SET title = ?, description = ?, category = ?, venue = ?, currency = ?, "
+                      "starts_ms = ?, sale_starts_ms = ?, max_per_user = ?, updated_ms = ? WHERE id = ?")
+                .bind_all(u.title, u.description, u.category, u.venue, u.currency, u.starts_ms,
+                          u.sale_starts_ms, u.max_per_user, t.now_ms(), u.id)
+                .run();
+            t.audit(audit);
+            return true;
+        });
+        if (!r.ok()) co_return fail(req, r.err());
+        catalog_.update_event_shows(u.id, [&](show_info& s) {
+            s.sale_starts_ms = u.sale_starts_ms;
+            s.max_per_user = u.max_per_user;
+        });
+        co_return response::ok(to_json(u));
+    }
+
+    db::audit_entry audit_of(const request& req, std::string action, std::string entity) const {
+        db::audit_entry a;
+        a.actor_id = req.caller ? req.caller->user_id : "";
+        a.tenant_id = req.caller ? req.caller->tenant : "";
+        a.action = std::move(action);
+        a.entity_type = "event";
+        a.entity_id = std::move(entity);
+        a.ip = req.remote_address;
+        a.user_agent = std::string(req.header("User-Agent").substr(0, 300));
+        return a;
+    }
+
+    awaitable<response> delete_event(request& req) {
+        auto e = co_await visible_event(req, std::string(req.param("slug")), true);
+        if (!e) co_return fail(req, error::not_found("no such event"));
+        auto audit = audit_of(req, "booking.event_deleted", e->id);
+        auto r = co_await ctx_.db.writer().write<bool>([id = e->id, audit](db::tx& t) -> result<bool> {
+            t.prepare("UPDATE events SET deleted_ms = ?1, updated_ms = ?1 WHERE id = ?2").bind_all(t.now_ms(), id).run();
+            t.audit(audit);
+            return true;
+        });
+        if (!r.ok()) co_return fail(req, r.err());
+        catalog_.update_event_shows(e->id, [](show_info& s) { s.deleted = true; });
+        co_return response::ok(boost::json::object{{"id", e->id}, {"deleted", true}});
+    }
+
+    awaitable<response> publish_event(request& req) {
+        auto e = co_await visible_event(req, std::string(req.param("slug")), true);
+        if (!e) co_return fail(req, error::not_found("no such event"));
+        auto audit = audit_of(req, "booking.event_published", e->id);
+        auto r = co_await ctx_.db.writer().write<bool>([id = e->id, audit](db::tx& t) -> result<bool> {
+            t.prepare("UPDATE events SET status = 'published', updated_ms = ? WHERE id = ?").bind_all(t.now_ms(), id).run();
+            t.audit(audit);
+            t.publish("booking.event_published", {{"event_id", id}});
+            return true;
+        });
+        if (!r.ok()) co_return fail(req, r.err());
+        catalog_.update_event_shows(e->id, [](show_info& s) { s.published = true; });
+        e->status = "published";
+        co_return response::ok(to_json(*e));
+    }
+
+    // ---- shows and zones --------------------------------------------------------------------
+
+    awaitable<response> list_shows(request& req) {
+        auto e = co_await visible_event(req, std::string(req.param("slug")), false);
+        if (!e) co_return fail(req, error::not_found("no such event"));
+        auto shows = co_await ctx_.db.read<std::vector<show_row>>(
+            [id = e->id](db::connection& c) -> result<std::vector<show_row>> { return find_shows(c, id); });
+        if (!shows.ok()) co_return fail(req, shows.err());
+        boost::json::array arr;
+        for (const auto& s : *shows) arr.push_back(to_json(s));
+        co_return response::ok(arr);
+    }
+
+    awaitable<response> create_show(request& req) {
+        auto e = co_await visible_event(req, std::string(req.param("slug")), true);
+        if (!e) co_return fail(req, error::not_found("no such event"));
+        auto body = req.json();
+        if (!body.ok()) co_return fail(req, body.err());
+        json::fields f(*body);
+        auto starts = f.required_string("starts_at", 1, 64);
+        auto ends = f.required_string("ends_at", 1, 64);
+        sys_time st{}, en{};
+        if (starts && !parse_rfc3339(*starts, st)) f.fail("starts_at", "must be an RFC 3339 time");
+        if (ends && !parse_rfc3339(*ends, en)) f.fail("ends_at", "must be an RFC 3339 time");
+        if (starts && ends && en < st) f.fail("ends_at", "must not be before starts_at");
+        if (auto s = f.check(); !s.ok()) co_return fail(req, s.err());
+        show_row s{new_id("shw"), e->id, st.time_since_epoch().count(), en.time_since_epoch().count(), 60, false};
+        auto r = co_await ctx_.db.writer().write<bool>([s](db::tx& t) -> result<bool> {
+            t.prepare("INSERT INTO shows (id, event_id, starts_ms, ends_ms, created_ms) VALUES (?, ?, ?, ?, ?)")
+                .bind_all(s.id, s.event_id, s.starts_ms, s.ends_ms, t.now_ms())
+                .run();
+            return true;
+        });
+        if (!r.ok()) co_return fail(req, r.err());
+        catalog_.put_show(show_info{s.id, e->id, e->tenant_id, e->organizer_id, e->sale_starts_ms,
+                                    e->max_per_user, e->status == "published", false, false, 60});
+        co_return response::ok(to_json(s), 201);
+    }
+
+    awaitable<response> list_zones(request& req) {
+        const std::string show_id(req.param("id"));
+        auto show = catalog_.show(show_id);
+        if (!show || show->deleted) co_return fail(req, error::not_found("no such show"));
+        if (!show->published && !(req.caller && identity::owns_or_admin(req, show->organizer_id)))
+            co_return fail(req, error::not_found("no such show"));
+        auto zones = co_await ctx_.db.read<std::vector<zone_row>>(
+            [show_id](db::connection& c) -> result<std::vector<zone_row>> {
+                auto& st = c.prepare("SELECT id, show_id, event_id, name, currency, price_amount, capacity FROM "
+                                     "zones WHERE show_id = ? ORDER BY created_ms, id");
+                st.bind(1, show_id);
+                std::vector<zone_row> out;
+                while (st.step())
+                    out.push_back({st.text(0), st.text(1), st.text(2), st.text(3), st.text(4), st.int64(5), st.int64(6)});
+                st.reset();
+                return out;
+            });
+        if (!zones.ok()) co_return fail(req, zones.err());
+        // Availability is live: read from the shard that owns the event.
+        auto ids = std::make_shared<std::vector<std::string>>();
+        for (const auto& z : *zones) ids->push_back(z.id);
+        auto available = co_await ctx_.inventory.run_on(show->event_id, [ids](shard& s) -> awaitable<std::vector<std::int64_t>> {
+            std::vector<std::int64_t> out;
+            for (const auto& id : *ids) {
+                const auto* r = s.resource(id);
+                out.push_back(r ? r->available() : 0);
+            }
+            co_return out;
+        });
+        boost::json::array arr;
+        for (std::size_t i = 0; i < zones->size(); ++i) {
+            const auto& z = (*zones)[i];
+            arr.push_back({{"id", z.id}, {"show_id", z.show_id}, {"name", z.name},
+                           {"price", money(z.price_amount, z.currency)}, {"capacity", z.capacity},
+                           {"available", available[i]}});
+        }
+        co_return response::ok(arr);
+    }
+
+    awaitable<response> create_zone(request& req) {
+        const std::string show_id(req.param("id"));
+        auto show = catalog_.show(show_id);
+        if (!show || show->deleted || !identity::owns_or_admin(req, show->organizer_id))
+            co_return fail(req, error::not_found("no such show"));
+        auto body = req.json();
+        if (!body.ok()) co_return fail(req, body.err());
+        json::fields f(*body);
+        auto name = f.required_string("name", 1, 100);
+        auto capacity = f.required_int("capacity", 1, 10'000'000);
+        // price: {"amount": 2500, "currency": "USD"} or a plain amount in minor units.
+        std::optional<std::int64_t> amount;
+        std::string currency = default_currency_;
+        const auto* price = body->is_object() ? body->get_object().if_contains("price") : nullptr;
+        if (price && price->is_object()) {
+            json::fields pf(*price);
+            amount = pf.required_int("amount", 0, 100'000'000'00);
+            if (auto c = pf.optional_string("currency", 3)) currency = *c;
+            if (!pf.check().ok() || currency.size() != 3) f.fail("price", "must be {amount >= 0, currency}");
+        } else {
+            amount = f.required_int("price", 0, 100'000'000'00);
+        }
+        if (auto s = f.check(); !s.ok()) co_return fail(req, s.err());
+        zone_row z{new_id("zon"), show_id, show->event_id, *name, currency, *amount, *capacity};
+        auto r = co_await ctx_.db.writer().write<bool>([z](db::tx& t) -> result<bool> {
+            t.prepare("INSERT INTO zones (id, show_id, event_id, name, price_amount, currency, capacity, created_ms) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+                .bind_all(z.id, z.show_id, z.event_id, z.name, z.price_amount, z.currency, z.capacity, t.now_ms())
+                .run();
+            return true;
+        });
+        if (!r.ok()) co_return fail(req, r.err());
+        catalog_.put_zone({z.id, z.show_id, z.event_id, z.price_amount, z.currency});
+        co_await ctx_.inventory.run_on(z.event_id, [z](shard& s) -> awaitable<bool> {
+            s.set_resource(z.id, z.capacity);
+            co_return true;
+        });
+        co_return response::ok(boost::json::object{{"id", z.id}, {"show_id", z.show_id}, {"name", z.name},
+                                                   {"price", money(z.price_amount, z.currency)},
+                                                   {"capacity", z.capacity}, {"available", z.capacity}},
+                               201);
+    }
+
+    // ---- reservations -----------------------------------------------------------------------
+
+    awaitable<response> reserve(request& req) {
+        auto body = req.json();
+        if (!body.ok()) co_return fail(req, body.err());
+        json::fields f(*body);
+        auto show_id = f.required_string("show_id", 1, 64);
+        auto zone_id = f.required_string("zone_id", 1, 64);
+        auto quantity = f.required_int("quantity", 1, quantity_max_);
+        if (auto s = f.check(); !s.ok()) co_return fail(req, s.err());
+        auto show = catalog_.show(*show_id);
+        auto zone = catalog_.zone(*zone_id);
+        if (!show || show->deleted || !show->published || show->tenant_id != req.caller->tenant)
+            co_return fail(req, error::not_found("no such show"));
+        if (!zone || zone->show_id != show->id) co_return fail(req, error::not_found("no such zone in this show"));
+        const auto now = ctx_.clock.now_ms();
+        if (now < show->sale_starts_ms)
+            co_return fail(req, error::conflict("SALE_NOT_OPEN", "sales open at " + rfc3339(show->sale_starts_ms)));
+        if (show->queue_enabled && !queue_pass_ok(req, *show))
+            co_return fail(req, error{403, "QUEUE_PASS_REQUIRED", "join the waiting room first"});
+
+        booking_row b;
+        b.id = new_id("bkg");
+        b.tenant_id = req.caller->tenant;
+        b.user_id = req.caller->user_id;
+        b.event_id = show->event_id;
+        b.show_id = show->id;
+        b.zone_id = zone->id;
+        b.quantity = *quantity;
+        b.amount = zone->price_amount * *quantity;
+        b.currency = zone->currency;
+        b.status = "reserved";
+        b.created_ms = now;
+        b.expires_ms = now + hold_ms_;
+        const std::string created_body = json::serialize(boost::json::object{{"success", true}, {"data", to_json(b)}});
+        const http::idempotency_ticket ticket = *req.idempotency;
+        const std::int64_t limit = show->max_per_user;
+        auto outcome = co_await ctx_.inventory.run_on(
+            b.event_id, [this, b, created_body, ticket, limit](shard& s) -> awaitable<result<reserve_outcome>> {
+                co_return co_await reserve_on_shard(s, b, created_body, ticket, limit);
+            });
+        if (!outcome.ok()) co_return fail(req, outcome.err());
+        req.idempotency->recorded = true;
+        response res = response::raw(outcome->status, outcome->content_type, outcome->body);
+        if (outcome->replayed) res.set_header("Idempotent-Replayed", "true");
+        co_return res;
+    }
+
+    // On the event's shard: take the seats, persist, answer only after the commit.
+    awaitable<result<reserve_outcome>> reserve_on_shard(shard& s, booking_row b, std::string body,
+                                                        http::idempotency_ticket ticket, std::int64_t limit) {
+        const inventory::hold h{b.id, b.zone_id, b.quantity, b.user_id, b.event_id, b.expires_ms};
+        switch (s.try_hold(h, limit)) {
+            case inventory::refusal::none: break;
+            case inventory::refusal::insufficient:
+                co_return error::conflict("INSUFFICIENT_STOCK", "not enough seats left in this zone");
+            case inventory::refusal::limit_exceeded:
+                co_return error::conflict("USER_LIMIT_EXCEEDED", "this would exceed the per-person limit for the event");
+            default: co_return error::not_found("no such zone");
+        }
+        auto committed = co_await ctx_.db.writer().write<reserve_outcome>(
+            [b, body, ticket](db::tx& t) -> result<reserve_outcome> {
+                // A retry of a request that already took effect: answer as the first time did.
+                if (auto stored = http::idempotency_lookup(t.conn(), ticket, t.now_ms())) {
+                    if (stored->request_hash != ticket.request_hash)
+                        return error{422, "IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used with another request"};
+                    return reserve_outcome{stored->status, stored->body, stored->content_type, true};
+                }
+                t.prepare("INSERT INTO bookings (id, tenant_id, user_id, event_id, show_id, zone_id, quantity, "
+                          "amount, currency, status, expires_ms, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, "
+                          "?, ?, ?, 'reserved', ?, ?, ?)")
+                    .bind_all(b.id, b.tenant_id, b.user_id, b.event_id, b.show_id, b.zone_id, b.quantity,
+                              b.amount, b.currency, b.expires_ms, b.created_ms, b.created_ms)
+                    .run();
+                move_seats(t, b.zone_id, b.quantity, 0);
+                t.publish("booking.created", event_payload(b));
+                http::idempotency_record(t, ticket, 201, "application/json", body);
+                return reserve_outcome{201, body, "application/json", false};
+            });
+        if (!committed.ok() || committed->replayed) {
+            // Nothing new was written (failed commit, or a replay): the seats go back.
+            s.undo_hold(b.id);
+            if (!committed.ok()) {
+                if (committed.err().status >= 500) co_return error::unavailable("could not save the reservation; try again");
+                co_return committed.err();
+            }
+            co_return std::move(*committed);
+        }
+        s.schedule_expiry(b.id, b.expires_ms);
+        co_return std::move(*committed);
+    }
+
+    bool queue_pass_ok(const request&, const show_info&) const { return false; }
+
+    // The caller's booking, or nullopt (someone else's is 404 too).
+    awaitable<std::optional<booking_row>> own_booking(const request& req) {
+        auto r = co_await ctx_.db.read<std::optional<booking_row>>(
+            [id = std::string(req.param("id"))](db::connection& c) -> result<std::optional<booking_row>> {
+                return find_booking(c, id);
+            });
+        if (!r.ok() || !*r || (*r)->user_id != req.caller->user_id) co_return std::nullopt;
+        co_return std::move(*r);
+    }
+
+    awaitable<response> confirm(request& req) {
+        auto b = co_await own_booking(req);
+        if (!b) co_return fail(req, error::not_found("no such booking"));
+        auto r = co_await ctx_.inventory.run_on(b->event_id, [this, b = *b](shard& s) -> awaitable<result<std::string>> {
+            co_return co_await confirm_on_shard(s, b);
+        });
+        if (!r.ok()) co_return fail(req, r.err());
+        b->status = *r;
+        co_return response::ok(to_json(*b));
+    }
+
+    awaitable<result<std::string>> confirm_on_shard(shard& s, booking_row b) {
+        const auto* h = s.find(b.id);
+        if (!h) {
+            // Not live in memory: the database has the final word.
+            auto now = co_await ctx_.db.read<std::optional<booking_row>>(
+                [id = b.id](db::connection& c) -> result<std::optional<booking_row>> { return find_booking(c, id); });
+            const std::string status = now.ok() && *now ? (*now)->status : b.status;
+            if (status == "confirmed") co_return status;
+            if (status == "expired") co_return error{410, "RESERVATION_EXPIRED", "the hold expired; reserve again"};
+            co_return error::conflict("INVALID_STATE", "the booking is " + status);
+        }
+        if (h->state == inventory::hold_state::posted) co_return std::string("confirmed");
+        if (h->expires_ms <= ctx_.clock.now_ms()) {
+            co_await expire_hold(s, b.id);
+            co_return error{410, "RESERVATION_EXPIRED", "the hold expired; reserve again"};
+        }
+        if (b.amount > 0) co_return error::conflict("PAYMENT_REQUIRED", "pay for this booking to confirm it");
+        s.post(b.id);
+        auto w = co_await ctx_.db.writer().write<bool>([b](db::tx& t) -> result<bool> {
+            t.prepare("UPDATE bookings SET status = 'confirmed', updated_ms = ? WHERE id = ? AND status = 'reserved'")
+                .bind_all(t.now_ms(), b.id)
+                .run();
+            if (t.conn().changes() != 1) return error::conflict("INVALID_STATE", "the booking is no longer held");
+            move_seats(t, b.zone_id, -b.quantity, b.quantity);
+            t.publish("booking.confirmed", event_payload(b));
+            return true;
+        });
+        if (!w.ok()) {
+            s.unpost(b.id);
+            co_return w.err().status >= 500 ? error::unavailable() : w.err();
+        }
+        co_return std::string("confirmed");
+    }
+
+    awaitable<response> cancel(request& req) {
+        auto b = co_await own_booking(req);
+        if (!b) co_return fail(req, error::not_found("no such booking"));
+        auto r = co_await ctx_.inventory.run_on(b->event_id, [this, b = *b](shard& s) -> awaitable<result<std::string>> {
+            co_return co_await cancel_on_shard(s, b);
+        });
+        if (!r.ok()) co_return fail(req, r.err());
+        b->status = *r;
+        co_return response::ok(to_json(*b));
+    }
+
+    awaitable<result<std::string>> cancel_on_shard(shard& s, booking_row b) {
+        const auto* h = s.find(b.id);
+        if (!h) co_return error::conflict("INVALID_STATE", "the booking is " + b.status);
+        if (h->state == inventory::hold_state::posted && b.amount > 0)
+            co_return error::conflict("INVALID_STATE", "paid bookings are refunded through payments");
+        const auto was = s.void_hold(b.id);
+        const bool was_held = was->state == inventory::hold_state::held;
+        auto w = co_await ctx_.db.writer().write<bool>([b, was_held](db::tx& t) -> result<bool> {
+            t.prepare("UPDATE bookings SET status = 'cancelled', updated_ms = ? WHERE id = ? AND status = ?")
+                .bind_all(t.now_ms(), b.id, was_held ? "reserved" : "confirmed")
+                .run();
+            if (t.conn().changes() != 1) return error::conflict("INVALID_STATE", "the booking changed meanwhile");
+            move_seats(t, b.zone_id, was_held ? -b.quantity : 0, was_held ? 0 : -b.quantity);
+            t.publish("booking.cancelled", event_payload(b));
+            return true;
+        });
+        if (!w.ok()) {
+            s.restore_hold(*was);
+            co_return w.err().status >= 500 ? error::unavailable() : w.err();
+        }
+        co_return std::string("cancelled");
+    }
+
+    // On the shard: the hold's time is up. Seats return, the row becomes expired.
+    awaitable<void> expire_hold(shard& s, std::string id) {
+        const auto was = s.expire(id);
+        if (!was) co_return;
+        auto w = co_await ctx_.db.writer().write<bool>([h = *was](db::tx& t) -> result<bool> {
+            t.prepare("UPDATE bookings SET status = 'expired', updated_ms = ? WHERE id = ? AND status = 'reserved'")
+                .bind_all(t.now_ms(), h.id)
+                .run();
+            if (t.conn().changes() != 1) return true;  // already settled by a racing write
+            move_seats(t, h.resource, -h.quantity, 0);
+            t.publish("booking.expired", {{"booking_id", h.id}, {"user_id", h.owner}, {"event_id", h.group},
+                                          {"zone_id", h.resource}, {"quantity", h.quantity}});
+            return true;
+        });
+        if (!w.ok()) {
+            // Storage trouble: keep the seats held and try again shortly.
+            s.restore_hold(*was);
+            s.schedule_expiry(was->id, ctx_.clock.now_ms() + 1000);
+        }
+    }
+
+    // ---- queries ----------------------------------------------------------------------------
+
+    awaitable<response> query_bookings(request& req, bool pending_only) {
+        const auto page = std::max<std::int64_t>(1, std::atoll(req.query_param("page").value_or("1").c_str()));
+        const auto per_page =
+            std::clamp<std::int64_t>(std::atoll(req.query_param("per_page").value_or("20").c_str()), 1, 100);
+        struct page_t {
+            std::vector<booking_row> rows;
+            std::int64_t total = 0;
+        };
+        const std::string where = pending_only ? "user_id = ?1 AND status = 'reserved'" : "user_id = ?1";
+        auto r = co_await ctx_.db.read<page_t>([where, user = req.caller->user_id, page, per_page](db::connection& c) -> result<page_t> {
+            page_t p;
+            auto& count = c.prepare("SELECT COUNT(*) FROM bookings WHERE " + where);
+            count.bind(1, user);
+            count.step();
+            p.total = count.int64(0);
+            count.reset();
+            auto& st = c.prepare(std::string("SELECT ") + booking_cols + " FROM bookings WHERE " + where +
+                                 " ORDER BY created_ms DESC, id LIMIT ?2 OFFSET ?3");
+            st.bind_all(user, per_page, (page - 1) * per_page);
+            while (st.step()) p.rows.push_back(read_booking(st));
+            st.reset();
+            return p;
+        });
+        if (!r.ok()) co_return fail(req, r.err());
+        boost::json::array items;
+        for (const auto& b : r->rows) items.push_back(to_json(b));
+        co_return response::list(items, page, per_page, r->total);
+    }
+
+    awaitable<response> list_bookings(request& req) { co_return co_await query_bookings(req, false); }
+    awaitable<response> list_pending(request& req) { co_return co_await query_bookings(req, true); }
+
+    awaitable<response> get_booking(request& req) {
+        auto b = co_await own_booking(req);
+        if (!b) co_return fail(req, error::not_found("no such booking"));
+        co_return response::ok(to_json(*b));
+    }
+
+    // ---- restart ----------------------------------------------------------------------------
+
+    // Loads the catalog and rebuilds every shard from SQLite; holds past their time expire now.
+    awaitable<void> rebuild() {
+        struct state {
+            std::vector<show_info> shows;
+            std::vector<zone_row> zones;
+            std::vector<booking_row> live;
+        };
+        auto st = co_await ctx_.db.read<state>([](db::connection& c) -> result<state> {
+            state out;
+            auto& s = c.prepare(
+                "SELECT s.id, s.event_id, e.tenant_id, e.organizer_id, e.sale_starts_ms, e.max_per_user, "
+                "e.status = 'published', e.deleted_ms IS NOT NULL, s.queue_enabled, s.admit_per_minute FROM "
+                "shows s JOIN events e ON e.id = s.event_id");
+            while (s.step())
+                out.shows.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.int64(4), s.int64(5),
+                                     s.int64(6) != 0, s.int64(7) != 0, s.int64(8) != 0, s.int64(9)});
+            s.reset();
+            auto& z = c.prepare("SELECT id, show_id, event_id, name, currency, price_amount, capacity FROM zones");
+            while (z.step())
+                out.zones.push_back({z.text(0), z.text(1), z.text(2), z.text(3), z.text(4), z.int64(5), z.int64(6)});
+            z.reset();
+            auto& b = c.prepare(std::string("SELECT ") + booking_cols +
+                                " FROM bookings WHERE status IN ('reserved', 'confirmed')");
+            while (b.step()) out.live.push_back(read_booking(b));
+            b.reset();
+            return out;
+        });
+        if (!st.ok()) throw std::runtime_error("booking: cannot load the inventory");
+        for (const auto& s : st->shows) catalog_.put_show(s);
+        for (const auto& z : st->zones) catalog_.put_zone({z.id, z.show_id, z.event_id, z.price_amount, z.currency});
+        // Hand each shard its own zones and holds, on its own thread.
+        const std::size_t n = ctx_.inventory.shard_count();
+        std::vector<std::vector<const zone_row*>> zones(n);
+        std::vector<std::vector<const booking_row*>> holds(n);
+        auto index_of = [&](const std::string& event_id) {
+            shard* target = &ctx_.inventory.for_partition(event_id);
+            for (std::size_t i = 0; i < n; ++i)
+                if (&ctx_.inventory.at(i) == target) return i;
+            return std::size_t{0};
+        };
+        for (const auto& z : st->zones) zones[index_of(z.event_id)].push_back(&z);
+        for (const auto& b : st->live) holds[index_of(b.event_id)].push_back(&b);
+        std::size_t expired_now = 0;
+        const auto now = ctx_.clock.now_ms();
+        for (std::size_t i = 0; i < n; ++i) {
+            shard& s = ctx_.inventory.at(i);
+            expired_now += co_await asio::co_spawn(
+                s.executor(),
+                [&, i]() -> awaitable<std::size_t> {
+                    std::size_t expired = 0;
+                    for (const auto* z : zones[i]) s.set_resource(z->id, z->capacity);
+                    for (const auto* b : holds[i]) {
+                        const bool posted = b->status == "confirmed";
+                        s.restore_hold({b->id, b->zone_id, b->quantity, b->user_id, b->event_id, b->expires_ms,
+                                        posted ? inventory::hold_state::posted : inventory::hold_state::held});
+                    }
+                    for (const auto* b : holds[i]) {
+                        if (b->status == "reserved" && b->expires_ms <= now) {
+                            co_await expire_hold(s, b->id);
+                            ++expired;
+                        }
+                    }
+                    co_return expired;
+                },
+                asio::use_awaitable);
+        }
+        log::info("inventory rebuilt", {{"zones", st->zones.size()}, {"live_bookings", st->live.size()},
+                                        {"expired_on_start", expired_now}, {"shards", n}});
+    }
+
+    context& ctx_;
+    catalog catalog_;
+    std::int64_t hold_ms_ = 600'000;
+    std::int64_t quantity_max_ = 100;
+    std::string default_currency_ = "USD";
+};
+
+}  // namespace
+
+std::unique_ptr<module> make_module(context& ctx) { return std::make_unique<booking_module>(ctx); }
+
+std::vector<std::string> check_invariants(db::connection& c, std::int64_t now_ms) {
+    (void)now_ms;
+    std::vector<std::string> problems;
+    auto& st = c.prepare(
+        "SELECT z.id, z.capacity, z.held, z.confirmed, "
+        "COALESCE(SUM(CASE WHEN b.status = 'reserved' THEN b.quantity END), 0), "
+        "COALESCE(SUM(CASE WHEN b.status = 'confirmed' THEN b.quantity END), 0) "
+        "FROM zones z LEFT JOIN bookings b ON b.zone_id = z.id GROUP BY z.id");
+    while (st.step()) {
+        const std::string id = st.text(0);
+        const auto capacity = st.int64(1), held = st.int64(2), confirmed = st.int64(3);
+        const auto live_held = st.int64(4), live_confirmed = st.int64(5);
+        if (held != live_held)
+            problems.push_back("zone " + id + ": held " + std::to_string(held) + " but reserved bookings hold " +
+                               std::to_string(live_held));
+        if (confirmed != live_confirmed)
+            problems.push_back("zone " + id + ": confirmed " + std::to_string(confirmed) +
+                               " but confirmed bookings hold " + std::to_string(live_confirmed));
+        if (capacity - live_held - live_confirmed < 0)
+            problems.push_back("zone " + id + ": oversold (available " +
+                               std::to_string(capacity - live_held - live_confirmed) + ")");
+    }
+    st.reset();
+    return problems;
+}
+
+}  // namespace souk::booking
