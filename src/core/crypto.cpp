@@ -1,4 +1,4 @@
-#include "crypto.hpp"
+#include <souk/core/crypto.hpp>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -9,7 +9,7 @@
 #include <souk/core/random.hpp>
 #include <stdexcept>
 
-namespace souk::identity {
+namespace souk::crypto {
 
 namespace {
 constexpr char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -148,4 +148,4 @@ std::string random_bytes(std::size_t n) {
 
 std::string new_opaque_token() { return base64url_encode(random_bytes(32)); }
 
-}  // namespace souk::identity
+}  // namespace souk::crypto
