@@ -3,6 +3,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <souk/booking/booking.hpp>
@@ -12,6 +13,7 @@
 #include <souk/log/log.hpp>
 
 #include "catalog.hpp"
+#include "passes.hpp"
 
 namespace souk::booking {
 
@@ -175,10 +177,11 @@ struct reserve_outcome {
 
 class booking_module final : public module {
 public:
-    explicit booking_module(context& ctx) : ctx_(ctx) {
+    explicit booking_module(context& ctx) : ctx_(ctx), release_timer_(ctx.executors.front()) {
         const auto& cfg = ctx.cfg.raw.at("booking").get_object();
         hold_ms_ = cfg.at("hold_seconds").to_number<std::int64_t>() * 1000;
         quantity_max_ = cfg.at("quantity_max").to_number<std::int64_t>();
+        pass_ms_ = cfg.at("queue_pass_seconds").to_number<std::int64_t>() * 1000;
         default_currency_ = std::string(cfg.at("default_currency").get_string());
         for (std::size_t i = 0; i < ctx.inventory.shard_count(); ++i) {
             shard& s = ctx.inventory.at(i);
@@ -191,7 +194,15 @@ public:
 
     std::string_view name() const override { return "booking"; }
 
-    awaitable<void> ready() override { co_await rebuild(); }
+    awaitable<void> ready() override {
+        co_await rebuild();
+        asio::co_spawn(release_timer_.get_executor(), release_loop(), asio::detached);
+    }
+
+    void stop() override {
+        stopped_ = true;
+        release_timer_.cancel();
+    }
 
 private:
     void add_routes() {
@@ -230,6 +241,16 @@ private:
               bind(&booking_module::list_pending));
         r.get("/api/v1/bookings/{id}", identity::require_user({.summary = "One of the caller's bookings"}),
               bind(&booking_module::get_booking));
+        r.get("/api/v1/bookings/{id}/ticket", identity::require_user({.summary = "The e-ticket with its QR code"}),
+              bind(&booking_module::get_ticket));
+        r.post("/api/v1/tickets/verify", identity::require_roles(organizers, {.summary = "Check a ticket in at the door"}),
+               bind(&booking_module::verify_ticket));
+        r.put("/api/v1/shows/{id}/queue", identity::require_roles(organizers, {.summary = "Turn the waiting room on or off"}),
+              bind(&booking_module::set_queue));
+        r.post("/api/v1/queue/join", identity::require_user({.rate_class = "queue", .summary = "Join a show's waiting room"}),
+               bind(&booking_module::join_queue));
+        r.get("/api/v1/queue/status", identity::require_user({.rate_class = "queue", .summary = "Position, or the queue pass"}),
+              bind(&booking_module::queue_status));
     }
 
     std::string tenant_of(const request& req) const {
@@ -688,7 +709,10 @@ private:
         co_return std::move(*committed);
     }
 
-    bool queue_pass_ok(const request&, const show_info&) const { return false; }
+    bool queue_pass_ok(const request& req, const show_info& show) const {
+        return queue_pass_valid(ctx_.secrets.ticket_key, req.header("X-Queue-Pass"), req.caller->user_id, show.id,
+                                ctx_.clock.now_ms());
+    }
 
     // The caller's booking, or nullopt (someone else's is 404 too).
     awaitable<std::optional<booking_row>> own_booking(const request& req) {
@@ -798,6 +822,219 @@ private:
             s.restore_hold(*was);
             s.schedule_expiry(was->id, ctx_.clock.now_ms() + 1000);
         }
+    }
+
+    // ---- the virtual waiting room ------------------------------------------------------------
+
+    awaitable<response> set_queue(request& req) {
+        const std::string show_id(req.param("id"));
+        auto show = catalog_.show(show_id);
+        if (!show || show->deleted || !identity::owns_or_admin(req, show->organizer_id))
+            co_return fail(req, error::not_found("no such show"));
+        auto body = req.json();
+        if (!body.ok()) co_return fail(req, body.err());
+        json::fields f(*body);
+        auto enabled = f.optional_bool("enabled");
+        auto rate = f.optional_int("admit_per_minute", 1, 1'000'000);
+        if (!enabled) f.fail("enabled", "is required");
+        if (auto st = f.check(); !st.ok()) co_return fail(req, st.err());
+        const std::int64_t admit = rate.value_or(show->admit_per_minute);
+        auto audit = audit_of(req, "booking.queue_changed", show->event_id);
+        audit.details = {{"show_id", show_id}, {"enabled", *enabled}, {"admit_per_minute", admit}};
+        auto r = co_await ctx_.db.writer().write<show_row>([show_id, on = *enabled, admit, audit](db::tx& t) -> result<show_row> {
+            t.prepare("UPDATE shows SET queue_enabled = ?, admit_per_minute = ? WHERE id = ?")
+                .bind_all(std::int64_t{on}, admit, show_id)
+                .run();
+            t.audit(audit);
+            auto& st = t.prepare("SELECT id, event_id, starts_ms, ends_ms, admit_per_minute, queue_enabled FROM shows WHERE id = ?");
+            st.bind(1, show_id);
+            st.step();
+            show_row out{st.text(0), st.text(1), st.int64(2), st.int64(3), st.int64(4), st.int64(5) != 0};
+            st.reset();
+            return out;
+        });
+        if (!r.ok()) co_return fail(req, r.err());
+        catalog_.update_show(show_id, [&](show_info& si) {
+            si.queue_enabled = *enabled;
+            si.admit_per_minute = admit;
+        });
+        co_return response::ok(to_json(*r));
+    }
+
+    struct queue_place {
+        std::int64_t position = 0;  // 1 = next to be admitted; 0 once admitted
+        std::optional<std::int64_t> admitted_ms;
+        bool created = false;
+    };
+
+    static std::int64_t waiting_ahead(db::connection& c, const std::string& show_id, std::int64_t position) {
+        auto& st = c.prepare("SELECT COUNT(*) FROM queue_entries WHERE show_id = ? AND admitted_ms IS NULL AND position <= ?");
+        st.bind_all(show_id, position);
+        st.step();
+        const auto n = st.int64(0);
+        st.reset();
+        return n;
+    }
+
+    boost::json::object place_json(const queue_place& p, const show_info& show, const std::string& user_id) const {
+        const auto now = ctx_.clock.now_ms();
+        if (p.admitted_ms) {
+            const auto expires = *p.admitted_ms + pass_ms_;
+            if (now >= expires) return {{"position", 0}, {"status", "expired"}, {"estimated_wait_seconds", 0}};
+            return {{"position", 0},
+                    {"status", "ready"},
+                    {"estimated_wait_seconds", 0},
+                    {"queue_pass", sign_queue_pass(ctx_.secrets.ticket_key, user_id, show.id, expires)},
+                    {"queue_pass_expires_at", rfc3339(expires)}};
+        }
+        const auto per_minute = std::max<std::int64_t>(1, show.admit_per_minute);
+        return {{"position", p.position},
+                {"status", "waiting"},
+                {"estimated_wait_seconds", (p.position * 60 + per_minute - 1) / per_minute}};
+    }
+
+    awaitable<response> join_queue(request& req) {
+        auto body = req.json();
+        if (!body.ok()) co_return fail(req, body.err());
+        json::fields f(*body);
+        auto show_id = f.required_string("show_id", 1, 64);
+        if (auto st = f.check(); !st.ok()) co_return fail(req, st.err());
+        auto show = catalog_.show(*show_id);
+        if (!show || show->deleted || !show->published || show->tenant_id != req.caller->tenant)
+            co_return fail(req, error::not_found("no such show"));
+        if (!show->queue_enabled) co_return fail(req, error::conflict("INVALID_STATE", "this show has no waiting room now"));
+        const auto pass_ms = pass_ms_;
+        auto r = co_await ctx_.db.writer().write<queue_place>(
+            [sid = show->id, uid = req.caller->user_id, pass_ms](db::tx& t) -> result<queue_place> {
+                auto& st = t.prepare("SELECT position, admitted_ms FROM queue_entries WHERE show_id = ? AND user_id = ?");
+                st.bind_all(sid, uid);
+                std::optional<queue_place> existing;
+                if (st.step()) existing = queue_place{st.int64(0), st.optional_int64(1), false};
+                st.reset();
+                // Still waiting, or admitted with a live pass: the same place again.
+                if (existing && (!existing->admitted_ms || *existing->admitted_ms + pass_ms > t.now_ms())) {
+                    if (!existing->admitted_ms) existing->position = waiting_ahead(t.conn(), sid, existing->position);
+                    return *existing;
+                }
+                t.prepare("DELETE FROM queue_entries WHERE show_id = ? AND user_id = ?").bind_all(sid, uid).run();
+                auto& last = t.prepare("SELECT COALESCE(MAX(position), 0) + 1 FROM queue_entries WHERE show_id = ?");
+                last.bind(1, sid);
+                last.step();
+                const auto position = last.int64(0);
+                last.reset();
+                t.prepare("INSERT INTO queue_entries (show_id, user_id, position, joined_ms) VALUES (?, ?, ?, ?)")
+                    .bind_all(sid, uid, position, t.now_ms())
+                    .run();
+                return queue_place{waiting_ahead(t.conn(), sid, position), std::nullopt, true};
+            });
+        if (!r.ok()) co_return fail(req, r.err());
+        co_return response::ok(place_json(*r, *show, req.caller->user_id), r->created ? 201 : 200);
+    }
+
+    awaitable<response> queue_status(request& req) {
+        const auto show_id = req.query_param("show_id");
+        if (!show_id) co_return fail(req, error::validation("show_id", "is required"));
+        auto show = catalog_.show(*show_id);
+        if (!show || show->deleted || !show->published) co_return fail(req, error::not_found("no such show"));
+        auto r = co_await ctx_.db.read<std::optional<queue_place>>(
+            [sid = *show_id, uid = req.caller->user_id](db::connection& c) -> result<std::optional<queue_place>> {
+                auto& st = c.prepare("SELECT position, admitted_ms FROM queue_entries WHERE show_id = ? AND user_id = ?");
+                st.bind_all(sid, uid);
+                std::optional<queue_place> out;
+                if (st.step()) out = queue_place{st.int64(0), st.optional_int64(1), false};
+                st.reset();
+                if (out && !out->admitted_ms) out->position = waiting_ahead(c, sid, out->position);
+                return out;
+            });
+        if (!r.ok()) co_return fail(req, r.err());
+        if (!*r) co_return fail(req, error::not_found("you are not in this show's waiting room"));
+        co_return response::ok(place_json(**r, *show, req.caller->user_id));
+    }
+
+    // Admits users at each show's rate, spread evenly: the loop ticks at least once a second.
+    awaitable<void> release_loop() {
+        while (!stopped_) {
+            release_timer_.expires_after(std::chrono::milliseconds(250));
+            auto [ec] = co_await release_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+            if (ec || stopped_) co_return;
+            for (const auto& show : catalog_.queue_shows()) {
+                double& quota = admit_quota_[show.id];
+                quota = std::min(quota + static_cast<double>(show.admit_per_minute) / 240.0,
+                                 std::max(1.0, static_cast<double>(show.admit_per_minute) / 240.0) + 1.0);
+                const auto n = static_cast<std::int64_t>(quota);
+                if (n <= 0) continue;
+                auto admitted = co_await ctx_.db.writer().write<std::int64_t>([sid = show.id, n](db::tx& t) -> result<std::int64_t> {
+                    t.prepare("UPDATE queue_entries SET admitted_ms = ? WHERE id IN (SELECT id FROM queue_entries WHERE "
+                              "show_id = ? AND admitted_ms IS NULL ORDER BY position LIMIT ?)")
+                        .bind_all(t.now_ms(), sid, n)
+                        .run();
+                    return t.conn().changes();
+                });
+                // Unused admissions are not banked: an empty queue must not let a crowd in at once.
+                quota = admitted.ok() && *admitted > 0 ? quota - static_cast<double>(*admitted) : std::min(quota, 1.0);
+            }
+        }
+    }
+
+    // ---- e-tickets --------------------------------------------------------------------------
+
+    awaitable<response> get_ticket(request& req) {
+        auto b = co_await own_booking(req);
+        if (!b) co_return fail(req, error::not_found("no such booking"));
+        if (b->status != "confirmed") co_return fail(req, error::conflict("INVALID_STATE", "only confirmed bookings have tickets"));
+        const std::string code = sign_ticket(ctx_.secrets.ticket_key, b->id);
+        const std::string svg = qr_svg(code);
+        if (req.header("Accept").find("image/svg+xml") != std::string_view::npos) {
+            response r = response::raw(200, "image/svg+xml", svg);
+            r.set_header("Cache-Control", "private, no-store");
+            co_return r;
+        }
+        co_return response::ok(boost::json::object{{"ticket_id", code}, {"booking_id", b->id}, {"qr_svg", svg},
+                                                   {"booking", to_json(*b)}});
+    }
+
+    struct checkin {
+        booking_row booking;
+        std::optional<std::int64_t> used_ms;  // set when it had been used before
+    };
+
+    awaitable<response> verify_ticket(request& req) {
+        auto body = req.json();
+        if (!body.ok()) co_return fail(req, body.err());
+        json::fields f(*body);
+        auto code = f.required_string("code", 1, 500);
+        if (auto st = f.check(); !st.ok()) co_return fail(req, st.err());
+        const auto booking_id = ticket_booking(ctx_.secrets.ticket_key, *code);
+        if (!booking_id) co_return fail(req, error::validation("code", "is not a genuine Souk ticket"));
+        const std::string staff = req.caller->user_id;
+        const bool admin = req.caller->has_role("admin");
+        auto r = co_await ctx_.db.writer().write<checkin>([id = *booking_id, staff, admin](db::tx& t) -> result<checkin> {
+            auto b = find_booking(t.conn(), id);
+            if (!b) return error::not_found("no such booking");
+            auto e = find_event(t.conn(), "id = ?1", b->event_id);
+            // Door staff check in their own events' tickets only.
+            if (!e || (!admin && e->organizer_id != staff)) return error::not_found("no such booking");
+            if (b->status != "confirmed") return error::conflict("INVALID_STATE", "the booking is " + b->status);
+            auto& used = t.prepare("SELECT used_ms FROM ticket_checkins WHERE booking_id = ?");
+            used.bind(1, id);
+            std::optional<std::int64_t> used_ms;
+            if (used.step()) used_ms = used.int64(0);
+            used.reset();
+            if (!used_ms) {
+                t.prepare("INSERT INTO ticket_checkins (booking_id, used_ms, used_by) VALUES (?, ?, ?)")
+                    .bind_all(id, t.now_ms(), staff)
+                    .run();
+                t.publish("booking.checked_in", {{"booking_id", id}, {"event_id", b->event_id}});
+            }
+            return checkin{*b, used_ms};
+        });
+        if (!r.ok()) co_return fail(req, r.err());
+        if (r->used_ms) {
+            error e = error::conflict("CONFLICT", "this ticket was already used");
+            e.details["used_at"] = rfc3339(*r->used_ms);
+            co_return fail(req, e);
+        }
+        co_return response::ok(boost::json::object{{"valid", true}, {"booking", to_json(r->booking)}});
     }
 
     // ---- queries ----------------------------------------------------------------------------
@@ -914,6 +1151,10 @@ private:
 
     context& ctx_;
     catalog catalog_;
+    asio::steady_timer release_timer_;
+    std::unordered_map<std::string, double> admit_quota_;  // per show, touched on the release loop only
+    std::atomic<bool> stopped_{false};
+    std::int64_t pass_ms_ = 300'000;
     std::int64_t hold_ms_ = 600'000;
     std::int64_t quantity_max_ = 100;
     std::string default_currency_ = "USD";

@@ -6,6 +6,7 @@
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace souk::booking {
 
@@ -57,6 +58,13 @@ public:
         auto it = shows_.find(id);
         if (it == shows_.end()) return std::nullopt;
         return it->second;
+    }
+    std::vector<show_info> queue_shows() const {
+        std::shared_lock lock(mu_);
+        std::vector<show_info> out;
+        for (const auto& [id, s] : shows_)
+            if (s.queue_enabled && !s.deleted) out.push_back(s);
+        return out;
     }
     std::optional<zone_info> zone(const std::string& id) const {
         std::shared_lock lock(mu_);

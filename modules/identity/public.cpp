@@ -1,6 +1,10 @@
 // The identity module's public helpers (include/souk/identity/identity.hpp).
 #include <souk/identity/identity.hpp>
+#include <souk/core/random.hpp>
 #include <stdexcept>
+
+#include "passwords.hpp"
+#include "users.hpp"
 
 namespace souk::identity {
 
@@ -34,6 +38,27 @@ tenant_query::tenant_query(db::connection& c, std::string_view tenant_id, std::s
     text += sql.substr(at + 8);
     stmt_ = &c.prepare(text);
     stmt_->bind(1, tenant_id);
+}
+
+std::string ensure_user(db::database& d, std::string_view email, std::string_view display_name,
+                        std::string_view password, const std::vector<std::string>& roles) {
+    user u;
+    u.id = new_id("usr");
+    u.tenant_id = "default";
+    u.email = std::string(email);
+    u.display_name = std::string(display_name);
+    u.timezone = "UTC";
+    u.password_hash = hash_password(password);
+    u.email_verified = true;
+    u.created_ms = system_clock().now_ms();
+    u.roles = roles;
+    auto r = d.writer().write_sync<std::string>([u](db::tx& t) -> result<std::string> {
+        if (auto existing = find_user_by_email(t.conn(), u.email)) return existing->id;
+        insert_user(t, u);
+        return u.id;
+    });
+    if (!r.ok()) throw std::runtime_error("cannot create user " + std::string(email));
+    return *r;
 }
 
 }  // namespace souk::identity

@@ -43,6 +43,8 @@ int cmd_restore(const args& a);
 int cmd_config(const args& a);
 int cmd_routes(const args& a);
 int cmd_check(const args& a);
+int cmd_demo(const args& a);
+void seed_demo(const config::settings& s, std::FILE* out);
 // `souk admin <command> [--env E] [--config F] [--set k=v] ...`: the identity module's CLI.
 int cmd_admin(int argc, char** argv);
 

@@ -8,6 +8,9 @@
 #include <souk/log/log.hpp>
 #include <souk/metrics/metrics.hpp>
 
+#include <souk/booking/booking.hpp>
+#include <souk/identity/identity.hpp>
+
 #include "app/runtime.hpp"
 
 namespace souk::app {
@@ -212,6 +215,35 @@ int runtime::serve() {
     return exit_ok;
 }
 
+void seed_demo(const config::settings& s, std::FILE* out) {
+    system_clock clk;
+    db::database d(database_options(s), clk);
+    const std::string organizer = identity::ensure_user(d, "organizer@souk.test", "Olivia Organizer",
+                                                        "organizer-demo-2026", {"member", "organizer"});
+    identity::ensure_user(d, "member@souk.test", "Max Member", "member-demo-2026", {"member"});
+    identity::ensure_user(d, "admin@souk.test", "Ada Admin", "admin-demo-2026", {"member", "admin"});
+    const int created = booking::seed_demo(d, clk, organizer);
+    d.stop();
+    std::fprintf(out,
+                 "\nDemo data ready (%d new event(s)). Log in as:\n"
+                 "  member     member@souk.test     / member-demo-2026\n"
+                 "  organizer  organizer@souk.test  / organizer-demo-2026\n"
+                 "  admin      admin@souk.test      / admin-demo-2026\n\n",
+                 created);
+}
+
+int cmd_demo(const args& a) {
+    if (a.has("help")) {
+        std::puts("usage: souk demo [--env E] [--config FILE] [--set key=value]\n"
+                  "Adds the demo users and events (idempotent) and prints the log-ins.");
+        return exit_ok;
+    }
+    auto s = load_settings(a);
+    if (!s) return exit_usage;
+    seed_demo(*s, stdout);
+    return exit_ok;
+}
+
 int cmd_serve(const args& a) {
     if (a.has("help")) {
         std::puts(
@@ -226,11 +258,8 @@ int cmd_serve(const args& a) {
         std::fprintf(stderr, "souk serve: another server holds %s\n", s->data_dir.c_str());
         return exit_failure;
     }
+    if (a.has("demo")) seed_demo(*s, stderr);
     runtime rt(std::move(*s));
-    if (a.has("demo")) {
-        // Demo data belongs to the modules that own it; none is linked in yet.
-        log::info("demo: no module provides demo data yet");
-    }
     return rt.serve();
 }
 

@@ -4,6 +4,7 @@
 #include <memory>
 #include <souk/config/config.hpp>
 #include <souk/db/connection.hpp>
+#include <souk/db/database.hpp>
 #include <souk/kernel.hpp>
 #include <string>
 #include <vector>
@@ -11,6 +12,10 @@
 namespace souk::booking {
 
 std::unique_ptr<module> make_module(context& ctx);
+
+// Idempotent demo data: published events with shows, zones and prices (one in queue mode,
+// one whose sale has not opened yet), owned by organizer_id. Returns how many were created.
+int seed_demo(db::database& d, const souk::clock& clk, const std::string& organizer_id);
 
 // Seat invariants in SQLite: for every zone, held and confirmed equal the sums of its live
 // bookings, and capacity - held - confirmed >= 0. One line per problem; empty when clean.

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 
 struct sqlite3;
@@ -33,7 +34,12 @@ public:
 
     // Binding is 1-based as in SQLite. Returns *this so calls chain.
     statement& bind(int index, std::int64_t value);
-    statement& bind(int index, int value) { return bind(index, std::int64_t{value}); }
+    // Every other integer type (int, long long, bool...) binds as a 64-bit integer.
+    template <class I>
+        requires(std::is_integral_v<I> && !std::is_same_v<I, std::int64_t>)
+    statement& bind(int index, I value) {
+        return bind(index, static_cast<std::int64_t>(value));
+    }
     statement& bind(int index, double value);
     statement& bind(int index, std::string_view text);
     statement& bind(int index, const char* text) { return bind(index, std::string_view(text)); }

@@ -4,6 +4,7 @@
 #include <memory>
 #include <souk/config/config.hpp>
 #include <souk/db/connection.hpp>
+#include <souk/db/database.hpp>
 #include <souk/http/request.hpp>
 #include <souk/kernel.hpp>
 #include <string>
@@ -41,6 +42,10 @@ private:
 };
 
 std::unique_ptr<module> make_module(context& ctx);
+
+// Creates a verified account unless the e-mail is taken (demo data); returns the user's id.
+std::string ensure_user(db::database& d, std::string_view email, std::string_view display_name,
+                        std::string_view password, const std::vector<std::string>& roles);
 
 // `souk admin ...` subcommands; returns the process exit code.
 int admin_cli(const std::vector<std::string>& argv, const config::settings& s);
