@@ -30,6 +30,16 @@ using http::response;
 constexpr std::int64_t verify_token_ttl_ms = 48LL * 3600 * 1000;
 constexpr std::int64_t reset_token_ttl_ms = 3600LL * 1000;
 constexpr int recovery_codes_count = 10;
+// A refresh-token family remembers whether its session was opened with a second factor in the
+// prefix of its (internal) id, so that rotation hands out access tokens of the same strength.
+constexpr std::string_view family_prefix = "fam";
+constexpr std::string_view mfa_family_prefix = "fmf";
+
+std::string new_family(bool mfa) { return new_id(mfa ? mfa_family_prefix : family_prefix); }
+bool is_mfa_family(std::string_view family) {
+    return family.size() > mfa_family_prefix.size() && family.starts_with(mfa_family_prefix) &&
+           family[mfa_family_prefix.size()] == '_';
+}
 
 std::string lower(std::string s) {
     for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -104,6 +114,7 @@ enum class refresh_kind { rotated, reused, invalid };
 struct refresh_outcome {
     refresh_kind kind = refresh_kind::invalid;
     session s;
+    bool mfa = false;  // the family's session was opened with a second factor
     std::int64_t cutoff_ms = 0;
 };
 
@@ -366,7 +377,8 @@ private:
         if (auto s = f.check(); !s.ok()) co_return fail(req, s.err());
         const std::string key = lower(*email);
         const auto now = ctx_.clock.now_ms();
-        if (auto ms = lockout_.locked_for(key, now); ms > 0) co_return fail(req, account_locked(ms));
+        if (auto ms = lockout_.begin(key, now); ms > 0) co_return fail(req, account_locked(ms));
+        login_attempt attempt(lockout_, key);  // counted until it fails or succeeds
 
         auto found = co_await ctx_.db.read<std::optional<user>>(
             [key](db::connection& c) -> result<std::optional<user>> { return find_user_by_email(c, key); });
@@ -376,7 +388,7 @@ private:
         const bool password_ok =
             co_await on_cpu([hash, pw = *password] { return verify_password(hash, pw); });
         if (!u || !password_ok || u->disabled)
-            co_return co_await login_failed(req, key, u ? u->id : std::string());
+            co_return co_await login_failed(req, attempt, key, u ? u->id : std::string());
 
         std::optional<std::int64_t> step;
         std::string recovery_hash;
@@ -387,7 +399,6 @@ private:
             if (secret) step = totp_match(*secret, *code, now, u->mfa_last_step);
             if (!step) recovery_hash = sha256_hex(normalize_recovery_code(*code));
         }
-        lockout_.succeed(key);
         auto audit = audit_of(req, "identity.login", u->id, u->id);
         audit.tenant_id = u->tenant_id;
         const auto lifetime = refresh_lifetime_ms_;
@@ -409,12 +420,17 @@ private:
                     if (t.conn().changes() != 1) return invalid_credentials();
                 }
                 t.audit(audit);
-                return session{u, issue_refresh_token(t, u.id, new_id("fam"), t.now_ms() + lifetime)};
+                return session{u, issue_refresh_token(t, u.id, new_family(u.mfa_enabled),
+                                                      t.now_ms() + lifetime)};
             });
         if (!s.ok()) {
-            if (s.err().code == "INVALID_CREDENTIALS") co_return co_await login_failed(req, key, u->id);
+            if (s.err().code == "INVALID_CREDENTIALS")
+                co_return co_await login_failed(req, attempt, key, u->id);
             co_return fail(req, s.err());
         }
+        // Only a complete login (password and, when on, the second factor) clears the failures:
+        // clearing them on the password alone would leave the TOTP code open to guessing.
+        attempt.succeed();
         co_return session_response(*s, u->mfa_enabled);
     }
 
@@ -424,8 +440,9 @@ private:
         return e;
     }
 
-    awaitable<response> login_failed(request& req, const std::string& key, std::string user_id) {
-        lockout_.fail(key, ctx_.clock.now_ms());
+    awaitable<response> login_failed(request& req, login_attempt& attempt, const std::string& key,
+                                     std::string user_id) {
+        attempt.fail(ctx_.clock.now_ms());
         auto audit = audit_of(req, "identity.login_failed", user_id);
         audit.details["email"] = key;
         auto r = co_await ctx_.db.writer().write<bool>([audit](db::tx& t) -> result<bool> {
@@ -453,7 +470,7 @@ private:
             co_return fail(req, error::unauthenticated("refresh token reused; every session of this account was closed"));
         }
         if (r->kind == refresh_kind::invalid) co_return fail(req, error::unauthenticated("invalid refresh token"));
-        co_return session_response(r->s, false);
+        co_return session_response(r->s, r->mfa);
     }
 
     // Rotation inside the writer: one live token per family; presenting a dead one is theft.
@@ -487,6 +504,8 @@ private:
             .bind_all(t.now_ms(), hash)
             .run();
         out.s.refresh = issue_refresh_token(t, user_id, family, expires);
+        // Still a second-factor session only while the account has MFA on.
+        out.mfa = is_mfa_family(family) && out.s.u.mfa_enabled;
         out.kind = refresh_kind::rotated;
         return out;
     }
@@ -583,7 +602,7 @@ private:
                 revoke_refresh_tokens(t, u.id);
                 cutoff = cut_off_sessions(t, u.id);
                 t.audit(audit);
-                return session{u, issue_refresh_token(t, u.id, new_id("fam"), t.now_ms() + lifetime)};
+                return session{u, issue_refresh_token(t, u.id, new_family(false), t.now_ms() + lifetime)};
             });
         if (!s.ok()) co_return fail(req, s.err());
         cutoffs_.set(u.id, cutoff, u.disabled);

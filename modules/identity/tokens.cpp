@@ -13,6 +13,14 @@ constexpr std::string_view header_b64 = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"; 
 
 error invalid() { return error::unauthenticated("invalid access token"); }
 
+// NumericDates from 1970 to the year 5138: anything else is not one of ours, and converting it
+// to an integer (or to milliseconds) would overflow.
+bool sane_numeric_date(const boost::json::value* v) {
+    if (!v || !v->is_number()) return false;
+    const double d = v->to_number<double>();
+    return d >= 0 && d < 1e11;
+}
+
 bool audience_matches(const boost::json::value& aud, std::string_view expected) {
     if (aud.is_string()) return aud.get_string() == expected;
     if (aud.is_array())
@@ -92,7 +100,7 @@ result<access_claims> verify_access_token(std::string_view token, const token_se
     const auto* roles = p.if_contains("roles");
     if (!typ || *typ != "access" || !iss || *iss != s.issuer || !sub || !tenant) return invalid();
     if (!aud || !audience_matches(*aud, s.audience)) return invalid();
-    if (!exp || !exp->is_number() || !iat || !iat->is_number()) return invalid();
+    if (!sane_numeric_date(exp) || !sane_numeric_date(iat)) return invalid();
     if (!roles || !roles->is_array()) return invalid();
     access_claims c;
     c.sub = std::string(*sub);
