@@ -14,6 +14,15 @@
 
 namespace souk::app {
 
+// An io_context whose pending work can be destroyed on demand. Handlers queued on one context
+// may hold executors of another (a coroutine hopping to a shard), so every context must be
+// shut down while all of them still exist, before any is destroyed.
+class io_context_owned : public boost::asio::io_context {
+public:
+    using boost::asio::io_context::io_context;
+    void shut_down() { shutdown(); }
+};
+
 class runtime {
 public:
     explicit runtime(config::settings s);
@@ -29,7 +38,7 @@ private:
     config::settings cfg_;
     souk::secrets secrets_;
     souk::system_clock clock_;
-    std::vector<std::unique_ptr<boost::asio::io_context>> ios_;
+    std::vector<std::unique_ptr<io_context_owned>> ios_;
     std::unique_ptr<db::database> db_;
     std::unique_ptr<bus::bus> bus_;
     std::unique_ptr<sched::scheduler> scheduler_;

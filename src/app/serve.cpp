@@ -53,7 +53,7 @@ std::string public_url(const config::settings& s, std::uint16_t http_port, std::
 runtime::runtime(config::settings s) : cfg_(std::move(s)) {
     secrets_ = load_secrets(cfg_);
     for (std::size_t i = 0; i < thread_count(cfg_); ++i)
-        ios_.push_back(std::make_unique<asio::io_context>(1));
+        ios_.push_back(std::make_unique<io_context_owned>(1));
     db_ = std::make_unique<db::database>(database_options(cfg_), clock_);
     observe_writer(db_->writer());
     bus_ = std::make_unique<bus::bus>(ios_.front()->get_executor(), *db_);
@@ -88,6 +88,8 @@ runtime::runtime(config::settings s) : cfg_(std::move(s)) {
 }
 
 runtime::~runtime() {
+    for (auto& io : ios_) io->stop();
+    for (auto& io : ios_) io->shut_down();
     for (auto it = modules_.rbegin(); it != modules_.rend(); ++it) (*it)->stop();
     if (cpu_pool_) cpu_pool_->join();
     if (db_) db_->stop();
