@@ -106,9 +106,17 @@ error invalid_credentials() {
 }
 
 struct session {
-    user u;
+    user u;  // as read inside the writer job that issued the session
     refresh_grant refresh;
+    std::int64_t issued_ms = 0;  // the access token's iat
 };
+
+// The iat of a session issued inside a writer job: now, and never before the account's "not
+// before" instant (a cut-off in this same millisecond came before this job). Taken inside the
+// job, so that a cut-off committed after it is later than the token, whenever it is signed.
+std::int64_t issue_instant(const db::tx& t, const user& current) {
+    return std::max(t.now_ms(), current.not_before_ms);
+}
 
 enum class refresh_kind { rotated, reused, invalid };
 struct refresh_outcome {
@@ -229,7 +237,7 @@ private:
     }
 
     response session_response(const session& s, bool mfa, int status = 200) {
-        access_claims c{s.u.id, s.u.tenant_id, s.u.roles, ctx_.clock.now_ms(),
+        access_claims c{s.u.id, s.u.tenant_id, s.u.roles, s.issued_ms,
                         ctx_.clock.now_ms() / 1000 + tokens_.lifetime_s, mfa};
         boost::json::object data{{"access_token", sign_access_token(c, tokens_)},
                                  {"refresh_token", s.refresh.token},
@@ -419,9 +427,16 @@ private:
                         .run();
                     if (t.conn().changes() != 1) return invalid_credentials();
                 }
+                // The account as it is now: its roles may have changed, or it may have been
+                // disabled, while the password was being checked.
+                auto current = find_user_by_id(t.conn(), u.id);
+                if (!current || current->disabled || current->mfa_enabled != u.mfa_enabled)
+                    return invalid_credentials();
                 t.audit(audit);
-                return session{u, issue_refresh_token(t, u.id, new_family(u.mfa_enabled),
-                                                      t.now_ms() + lifetime)};
+                auto refresh = issue_refresh_token(t, u.id, new_family(u.mfa_enabled),
+                                                   t.now_ms() + lifetime);
+                const auto issued = issue_instant(t, *current);
+                return session{std::move(*current), std::move(refresh), issued};
             });
         if (!s.ok()) {
             if (s.err().code == "INVALID_CREDENTIALS")
@@ -504,6 +519,7 @@ private:
             .bind_all(t.now_ms(), hash)
             .run();
         out.s.refresh = issue_refresh_token(t, user_id, family, expires);
+        out.s.issued_ms = issue_instant(t, out.s.u);
         // Still a second-factor session only while the account has MFA on.
         out.mfa = is_mfa_family(family) && out.s.u.mfa_enabled;
         out.kind = refresh_kind::rotated;
@@ -602,7 +618,11 @@ private:
                 revoke_refresh_tokens(t, u.id);
                 cutoff = cut_off_sessions(t, u.id);
                 t.audit(audit);
-                return session{u, issue_refresh_token(t, u.id, new_family(false), t.now_ms() + lifetime)};
+                auto current = find_user_by_id(t.conn(), u.id);  // roles as they are now
+                if (!current) return error::not_found();
+                auto refresh = issue_refresh_token(t, u.id, new_family(false), t.now_ms() + lifetime);
+                const auto issued = issue_instant(t, *current);
+                return session{std::move(*current), std::move(refresh), issued};
             });
         if (!s.ok()) co_return fail(req, s.err());
         cutoffs_.set(u.id, cutoff, u.disabled);
@@ -746,7 +766,9 @@ private:
     // ---- administration ---------------------------------------------------------------------
 
     awaitable<response> admin_list_users(request& req) {
-        const auto page = std::max<std::int64_t>(1, std::atoll(req.query_param("page").value_or("1").c_str()));
+        // Clamped, so that (page - 1) * per_page cannot overflow.
+        const auto page = std::clamp<std::int64_t>(
+            std::atoll(req.query_param("page").value_or("1").c_str()), 1, 1'000'000'000);
         const auto per_page = std::clamp<std::int64_t>(
             std::atoll(req.query_param("per_page").value_or("20").c_str()), 1, 100);
         const std::string q = req.query_param("q").value_or("");

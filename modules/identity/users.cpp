@@ -142,11 +142,14 @@ void set_roles(db::tx& t, std::string_view user_id, const std::vector<std::strin
 }
 
 std::int64_t cut_off_sessions(db::tx& t, std::string_view user_id) {
+    // Tokens issued up to and including this millisecond (by earlier writer jobs) die; later
+    // jobs issue at the new instant or after it (identity_module.cpp, issue_instant).
     const auto now = t.now_ms();
-    t.prepare("UPDATE users SET not_before_ms = ?1, updated_ms = ?1 WHERE id = ?2")
-        .bind_all(now, user_id)
+    const auto not_before = now + 1;
+    t.prepare("UPDATE users SET not_before_ms = ?1, updated_ms = ?2 WHERE id = ?3")
+        .bind_all(not_before, now, user_id)
         .run();
-    return now;
+    return not_before;
 }
 
 void revoke_refresh_tokens(db::tx& t, std::string_view user_id) {

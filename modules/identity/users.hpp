@@ -48,7 +48,7 @@ std::vector<user> list_users(db::connection& c, std::string_view q, std::int64_t
 void insert_user(db::tx& t, const user& u);
 void set_roles(db::tx& t, std::string_view user_id, const std::vector<std::string>& add,
                const std::vector<std::string>& remove);
-// Access tokens issued before now die; returns the instant.
+// Access tokens issued up to now die; returns the new "not before" instant (now + 1 ms).
 std::int64_t cut_off_sessions(db::tx& t, std::string_view user_id);
 void revoke_refresh_tokens(db::tx& t, std::string_view user_id);
 

@@ -970,6 +970,15 @@ class Admin(IdentityCase):
         self.assertEqual(doc["meta"]["per_page"], 2)
         self.assertEqual(doc["meta"]["total"], 1)
         self.assertEqual(doc["data"][0]["id"], member["id"])
+        # Absurd paging is clamped or refused, never a crash.
+        for query in ("page=9223372036854775807&per_page=100", "page=-5&per_page=0",
+                      "page=abc&per_page=1e9", "page=99999999999999999999999"):
+            with self.subTest(query=query):
+                r = self.api.call("GET", "/admin/users?" + query, token=token)
+                self.assertIn(r.status, (200, 422), r)
+                if r.status == 200:
+                    self.assertLessEqual(len(r.json()["data"]), 100)
+        self.assertEqual(self.server.get("/health").status, 200)
 
     def test_d_members_get_403_on_admin_routes(self):
         a = self.api.new_user("bola-a")
@@ -1026,6 +1035,29 @@ class Admin(IdentityCase):
         self.assertIs(jwt_parts(d["access_token"])[1].get("mfa"), False)
         self.assertError(self.api.call("GET", "/admin/users", token=d["access_token"]), 403,
                          "FORBIDDEN")
+
+    def test_g_a_role_revoked_during_a_login_is_not_in_any_live_token(self):
+        # The login checks the password (tens of milliseconds) between reading the account and
+        # signing the token; a revocation landing in between must still win.
+        member = self.api.new_user("m-race")
+        token = self.admin_token()
+        roles_path = "/admin/users/%s/roles" % member["id"]
+        for delay_ms in (0, 10, 20, 30, 40, 50, 60, 80):
+            with self.subTest(delay_ms=delay_ms):
+                self.assertOk(self.api.post(roles_path, {"add": ["seller"]}, token=token))
+                got = {}
+                t = threading.Thread(target=lambda: got.update(r=self.api.login(member["email"])))
+                t.start()
+                time.sleep(delay_ms / 1000.0)
+                self.assertOk(self.api.post(roles_path, {"remove": ["seller"]}, token=token))
+                t.join(timeout=30)
+                d = self.assertOk(got["r"])
+                access = d["access_token"]
+                if self.api.me(access).status == 200:
+                    self.assertNotIn("seller", jwt_parts(access)[1]["roles"])
+                # And a login now sees the revocation.
+                fresh = self.assertOk(self.api.login(member["email"]))
+                self.assertEqual(fresh["user"]["roles"], ["member"])
 
 
 # -- rate limiting -----------------------------------------------------------------------------
