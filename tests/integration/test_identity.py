@@ -639,6 +639,22 @@ class Sessions(IdentityCase):
                          "UNAUTHENTICATED")
         self.assertAudit("identity.logout", user["id"], user["id"])
 
+    def test_over_https(self):
+        email = unique_email("tls")
+        body = json.dumps({"email": email, "password": PASSWORD, "display_name": "Tls"})
+        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+        r = self.server.request("POST", API + "/auth/register", body=body, headers=headers,
+                                secure=True)
+        self.assertOk(r, 201)
+        r = self.server.request("POST", API + "/auth/login", headers=headers, secure=True,
+                                body=json.dumps({"email": email, "password": PASSWORD}))
+        d = self.assertOk(r)
+        self.assertTrue(r.header("Strict-Transport-Security"))
+        self.assertEqual(r.header("Cache-Control"), "no-store")  # tokens are never cached
+        r = self.server.request("GET", API + "/auth/me", secure=True,
+                                headers={"Authorization": "Bearer " + d["access_token"]})
+        self.assertEqual(self.assertOk(r)["email"], email)
+
     def test_me_needs_a_token(self):
         self.assertError(self.api.call("GET", "/auth/me"), 401, "UNAUTHENTICATED")
         self.assertError(self.api.call("GET", "/auth/me", headers={"Authorization": "Basic Zm9v"}),
