@@ -14,14 +14,18 @@ import itertools
 import json
 import os
 import re
+import shutil
+import socket
 import sqlite3
+import ssl
 import struct
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
 
-from harness import ServerTestCase, child_env, sanitizer_report, souk_bin, wait_until
+from harness import Server, ServerTestCase, child_env, sanitizer_report, souk_bin, wait_until
 
 API = "/api/v1"
 PASSWORD = "Tr0ub4dor&3-horse"
@@ -1074,6 +1078,191 @@ class Admin(IdentityCase):
                 # And a login now sees the revocation.
                 fresh = self.assertOk(self.api.login(member["email"]))
                 self.assertEqual(fresh["user"]["roles"], ["member"])
+
+
+# -- mail over SMTP with STARTTLS ---------------------------------------------------------------
+
+
+class FakeSmtp:
+    """A one-connection-at-a-time SMTP server on 127.0.0.1 that records what it is told.
+
+    With offer_starttls it advertises STARTTLS and upgrades with the given certificate."""
+
+    def __init__(self, certfile, keyfile, offer_starttls=True):
+        self.offer_starttls = offer_starttls
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(certfile, keyfile)
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.messages = []   # dicts: tls, auth, mail_from, rcpt, data
+        self.commands = []   # (tls, command line) for every line received
+        self._tls_conns = []
+        self.stopping = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join(timeout=5)
+        self.sock.close()
+        for c in self._tls_conns:
+            c.close()
+
+    def _serve(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            try:
+                conn.settimeout(5)
+                self._session(conn)
+            except (OSError, ssl.SSLError, ValueError):
+                pass
+            finally:
+                conn.close()
+
+    def _session(self, conn):
+        try:
+            self._converse(conn)
+        finally:
+            conn.close()
+
+    def _converse(self, conn):
+        f = conn.makefile("rb")
+        tls = False
+        current = {}
+
+        def send(text):
+            conn.sendall(text.encode())
+
+        send("220 fake.smtp ESMTP\r\n")
+        while True:
+            line = f.readline()
+            if not line:
+                return
+            cmd = line.decode("utf-8", "replace").rstrip("\r\n")
+            self.commands.append((tls, cmd))
+            verb = cmd.split(" ", 1)[0].upper()
+            if verb == "EHLO":
+                caps = ["fake.smtp", "AUTH PLAIN"]
+                if self.offer_starttls and not tls:
+                    caps.insert(1, "STARTTLS")
+                send("".join("250-%s\r\n" % c for c in caps[:-1]) + "250 %s\r\n" % caps[-1])
+            elif verb == "STARTTLS" and self.offer_starttls and not tls:
+                send("220 go ahead\r\n")
+                conn = self.ctx.wrap_socket(conn, server_side=True)
+                f = conn.makefile("rb")
+                tls = True
+                self._tls_conns.append(conn)
+            elif verb == "AUTH":
+                current["auth"] = base64.b64decode(cmd.split(" ")[2])
+                send("235 ok\r\n")
+            elif verb == "MAIL":
+                current["mail_from"] = cmd[len("MAIL FROM:"):]
+                current["tls"] = tls
+                send("250 ok\r\n")
+            elif verb == "RCPT":
+                current["rcpt"] = cmd[len("RCPT TO:"):]
+                send("250 ok\r\n")
+            elif verb == "DATA":
+                send("354 end with .\r\n")
+                data = b""
+                while not data.endswith(b"\r\n.\r\n"):
+                    chunk = f.readline()
+                    if not chunk:
+                        return
+                    data += chunk
+                current["data"] = data.decode("utf-8", "replace")
+                self.messages.append(dict(current))
+                send("250 queued\r\n")
+            elif verb == "QUIT":
+                send("221 bye\r\n")
+                return
+            else:
+                send("502 not implemented\r\n")
+
+
+class SmtpMail(IdentityCase):
+    """mail.transport = smtp: the verification mail goes out over STARTTLS with AUTH PLAIN,
+    verified against the server's certificate, and never in clear text."""
+
+    offer_starttls = True
+
+    @classmethod
+    def setUpClass(cls):
+        # A first start makes the self-signed certificate (CN localhost); the mail client trusts
+        # it through SSL_CERT_FILE.
+        cls.dir = tempfile.mkdtemp(prefix="souk-smtp-")
+        first = Server(data_dir=cls.dir)
+        try:
+            first.start()
+            first.stop()
+        finally:
+            first.kill()
+        cert = os.path.join(cls.dir, "tls", "cert.pem")
+        cls.smtp = FakeSmtp(cert, os.path.join(cls.dir, "tls", "key.pem"),
+                            offer_starttls=cls.offer_starttls)
+        cls.server = Server(data_dir=cls.dir, env={"SSL_CERT_FILE": cert}, sets={
+            "mail.transport": "smtp", "mail.smtp_host": "localhost",
+            "mail.smtp_port": str(cls.smtp.port), "mail.smtp_starttls": "true",
+            "mail.smtp_user": "relay-user", "mail.smtp_password": "relay-secret",
+            "mail.smtp_timeout_ms": "3000"})
+        try:
+            cls.server.start()
+        except Exception:
+            cls.smtp.stop()
+            shutil.rmtree(cls.dir, ignore_errors=True)
+            raise
+        cls.api = Api(cls.server)
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.smtp.stop()
+            shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def test_verification_mail_over_starttls(self):
+        email = unique_email("smtp")
+        self.assertOk(self.api.register(email), 201)
+        msg = wait_until(lambda: next((m for m in self.smtp.messages
+                                       if m.get("rcpt") == "<%s>" % email), None),
+                         timeout=10, what="the mail at the fake SMTP server")
+        self.assertTrue(msg["tls"], "MAIL FROM sent before STARTTLS")
+        self.assertEqual(msg["auth"], b"\0relay-user\0relay-secret")
+        self.assertEqual(msg["mail_from"], "<no-reply@souk.local>")
+        # Nothing but EHLO and STARTTLS in clear text: the credentials went over TLS.
+        clear = {c.split(" ")[0].upper() for tls, c in self.smtp.commands if not tls}
+        self.assertLessEqual(clear, {"EHLO", "STARTTLS"}, self.smtp.commands)
+        data = msg["data"]
+        self.assertIn("To: %s\r\n" % email, data)
+        self.assertTrue(data.endswith("\r\n.\r\n"))
+        m = re.search(r"/verify-email\?token=([A-Za-z0-9_\-]+)", data)
+        self.assertTrue(m, data)
+        self.assertOk(self.api.post("/auth/verify-email", {"token": m.group(1)}))
+        # The mailbox transport was not used.
+        self.assertEqual(mailbox_messages(self.data_dir, email), [])
+
+
+class SmtpWithoutStarttls(SmtpMail):
+    """A relay that does not offer STARTTLS gets nothing: no downgrade to clear text."""
+
+    offer_starttls = False
+
+    # Replaces the inherited test of the same name.
+    def test_verification_mail_over_starttls(self):
+        email = unique_email("smtp-plain")
+        self.assertOk(self.api.register(email), 201)
+        # The client connects (EHLO) but stops there; give it a few tries.
+        wait_until(lambda: any(c.startswith("EHLO") for _, c in self.smtp.commands), timeout=10,
+                   what="a connection to the fake SMTP server")
+        time.sleep(0.5)
+        verbs = {c.split(" ")[0].upper() for _, c in self.smtp.commands}
+        self.assertEqual(verbs - {"EHLO", "QUIT"}, set(), self.smtp.commands)
+        self.assertEqual(self.smtp.messages, [])
 
 
 # -- rate limiting -----------------------------------------------------------------------------
