@@ -603,15 +603,17 @@ private:
         co_return co_await set_password(req, *u, *next, "identity.password_changed");
     }
 
-    // New hash, every other session closed, a fresh session for this caller.
+    // New hash, every other session closed, a fresh session for this caller. A reset by mailed
+    // link (by_mail) opens no session for an account with MFA on: the mailbox is one factor,
+    // and logging in still needs the authenticator.
     awaitable<response> set_password(request& req, const user& u, const std::string& password,
-                                     std::string action) {
+                                     std::string action, bool by_mail = false) {
         const std::string hash = co_await on_cpu([pw = password] { return hash_password(pw); });
         auto audit = audit_of(req, std::move(action), u.id, u.id);
         const auto lifetime = refresh_lifetime_ms_;
         std::int64_t cutoff = 0;
         auto s = co_await ctx_.db.writer().write<session>(
-            [u, hash, audit, lifetime, &cutoff](db::tx& t) -> result<session> {
+            [u, hash, audit, lifetime, by_mail, &cutoff](db::tx& t) -> result<session> {
                 t.prepare("UPDATE users SET password_hash = ?, updated_ms = ? WHERE id = ?")
                     .bind_all(hash, t.now_ms(), u.id)
                     .run();
@@ -620,12 +622,15 @@ private:
                 t.audit(audit);
                 auto current = find_user_by_id(t.conn(), u.id);  // roles as they are now
                 if (!current) return error::not_found();
+                if (by_mail && current->mfa_enabled) return session{std::move(*current), {}, 0};
                 auto refresh = issue_refresh_token(t, u.id, new_family(false), t.now_ms() + lifetime);
                 const auto issued = issue_instant(t, *current);
                 return session{std::move(*current), std::move(refresh), issued};
             });
         if (!s.ok()) co_return fail(req, s.err());
         cutoffs_.set(u.id, cutoff, u.disabled);
+        if (s->refresh.token.empty())
+            co_return response::ok(boost::json::object{{"password_reset", true}, {"mfa_required", true}});
         co_return session_response(*s, false);
     }
 
@@ -671,7 +676,7 @@ private:
         if (!consumed.ok()) co_return fail(req, consumed.err());
         auto u = co_await load_user(*consumed);
         if (!u || u->disabled) co_return fail(req, error::validation("token", "is invalid, used or expired"));
-        co_return co_await set_password(req, *u, *next, "identity.password_reset");
+        co_return co_await set_password(req, *u, *next, "identity.password_reset", true);
     }
 
     // ---- MFA --------------------------------------------------------------------------------

@@ -874,6 +874,23 @@ class Mfa(IdentityCase):
         self.assertError(self.api.post("/auth/mfa/disable", {"code": codes[3]},
                                        token=d["access_token"]), 409, "INVALID_STATE")
 
+    def test_password_reset_does_not_skip_the_second_factor(self):
+        # Whoever reads the mailbox can choose a new password, but a session still needs the
+        # authenticator: a reset must not hand out tokens for an account with MFA on.
+        user = self.api.new_user("mfa-reset")
+        secret, _ = self.enable_mfa(user)
+        self.assertOk(self.api.post("/auth/password/forgot", {"email": user["email"]}))
+        token, _ = mailed_token(self.data_dir, user["email"], "/reset-password")
+        new_pw = "mailbox thief passphrase"
+        r = self.api.post("/auth/password/reset", {"token": token, "new_password": new_pw})
+        d = self.assertOk(r)
+        self.assertNotIn("access_token", d, d)
+        self.assertNotIn("refresh_token", d, d)
+        # The reset itself happened: old sessions are gone, the new password needs the code.
+        self.assertDead(user["access"])
+        self.assertError(self.api.login(user["email"], new_pw), 401, "MFA_REQUIRED")
+        self.assertOk(self.api.login(user["email"], new_pw, code=totp(secret, 1)))
+
     def test_wrong_codes_count_towards_the_lockout(self):
         # With the password known, the six digits are all that is left: guessing them must
         # lock the account like guessing passwords does.
