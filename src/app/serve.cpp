@@ -139,14 +139,6 @@ int runtime::serve() {
         },
         asio::detached);
 
-    boost::json::object listening{{"env", cfg_.env},
-                                  {"http_port", srv.http_port()},
-                                  {"url", public_url_},
-                                  {"threads", ios_.size()}};
-    if (tls) listening["https_port"] = srv.https_port();
-    log::info("listening", std::move(listening));
-    log::flush();
-
     // Request log lines are block-buffered for speed; flush them at least once a second.
     asio::steady_timer log_flush(*ios_.front());
     std::function<void()> flush_logs = [&] {
@@ -171,12 +163,11 @@ int runtime::serve() {
     };
     purge();
 
-    std::atomic<bool> stopping{false};
+    // Installed before "listening" is printed: a signal from then on is a graceful stop.
     asio::signal_set signals(*ios_.front(), SIGINT, SIGTERM);
     signals.async_wait([&](boost::system::error_code ec, int sig) {
         if (ec) return;
         log::info("shutting down", {{"signal", sig}});
-        stopping = true;
         srv.drain();
         // In-flight requests finish; then the io threads are stopped.
         asio::co_spawn(
@@ -196,6 +187,14 @@ int runtime::serve() {
             },
             asio::detached);
     });
+
+    boost::json::object listening{{"env", cfg_.env},
+                                  {"http_port", srv.http_port()},
+                                  {"url", public_url_},
+                                  {"threads", ios_.size()}};
+    if (tls) listening["https_port"] = srv.https_port();
+    log::info("listening", std::move(listening));
+    log::flush();
 
     std::vector<std::thread> threads;
     for (std::size_t i = 1; i < ios_.size(); ++i) {

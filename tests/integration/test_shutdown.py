@@ -130,15 +130,10 @@ class Shutdown(unittest.TestCase):
             for s in (half_head, silent_tls, body_coming):
                 s.close()
 
-    @unittest.skipUnless(os.environ.get("SOUK_IT_KNOWN_BUGS"),
-                         "known bug in src/app/serve.cpp: SIGTERM right after 'listening' can kill "
-                         "the process (set SOUK_IT_KNOWN_BUGS=1 to run)")
     def test_sigterm_right_after_listening(self):
-        # KNOWN BUG (src/app/serve.cpp): the "listening" line is printed, and the ports accept,
-        # before the SIGINT/SIGTERM signal_set is installed, so a SIGTERM in that window kills
-        # the process with the default action (exit -15: no drain, no writer flush). It is a
-        # race (a few percent of tries here), hence the repetitions. Remove the skip once the
-        # signal_set is created before the listening line.
+        # The SIGINT/SIGTERM handler must be in place before "listening" is printed: a signal
+        # from then on is a graceful stop (exit 0), never the default action (-15). It was a
+        # race (a few percent of tries), hence the repetitions.
         self.server.stop()
         for _ in range(40):
             srv = Server()
