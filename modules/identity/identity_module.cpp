@@ -600,20 +600,30 @@ private:
         if (!ok) {
             co_return fail(req, error::validation("current_password", "is not your password"));
         }
-        co_return co_await set_password(req, *u, *next, "identity.password_changed");
+        co_return co_await set_password(req, *u, *next, "identity.password_changed", false,
+                                        caller_mfa(req));
     }
 
-    // New hash, every other session closed, a fresh session for this caller. A reset by mailed
-    // link (by_mail) opens no session for an account with MFA on: the mailbox is one factor,
-    // and logging in still needs the authenticator.
+    // Whether the caller's access token comes from a session opened with a second factor.
+    bool caller_mfa(const request& req) const {
+        const auto header = req.header("Authorization");
+        if (header.size() < 8) return false;
+        auto c = verify_access_token(header.substr(7), tokens_, ctx_.clock.now_ms());
+        return c.ok() && c->mfa;
+    }
+
+    // New hash, every other session closed, a fresh session for this caller (with the second
+    // factor of the caller's session, session_mfa). A reset by mailed link (by_mail) opens no
+    // session for an account with MFA on: the mailbox is one factor, and logging in still needs
+    // the authenticator.
     awaitable<response> set_password(request& req, const user& u, const std::string& password,
-                                     std::string action, bool by_mail = false) {
+                                     std::string action, bool by_mail, bool session_mfa) {
         const std::string hash = co_await on_cpu([pw = password] { return hash_password(pw); });
         auto audit = audit_of(req, std::move(action), u.id, u.id);
         const auto lifetime = refresh_lifetime_ms_;
         std::int64_t cutoff = 0;
         auto s = co_await ctx_.db.writer().write<session>(
-            [u, hash, audit, lifetime, by_mail, &cutoff](db::tx& t) -> result<session> {
+            [u, hash, audit, lifetime, by_mail, session_mfa, &cutoff](db::tx& t) -> result<session> {
                 t.prepare("UPDATE users SET password_hash = ?, updated_ms = ? WHERE id = ?")
                     .bind_all(hash, t.now_ms(), u.id)
                     .run();
@@ -623,7 +633,8 @@ private:
                 auto current = find_user_by_id(t.conn(), u.id);  // roles as they are now
                 if (!current) return error::not_found();
                 if (by_mail && current->mfa_enabled) return session{std::move(*current), {}, 0};
-                auto refresh = issue_refresh_token(t, u.id, new_family(false), t.now_ms() + lifetime);
+                auto refresh = issue_refresh_token(
+                    t, u.id, new_family(session_mfa && current->mfa_enabled), t.now_ms() + lifetime);
                 const auto issued = issue_instant(t, *current);
                 return session{std::move(*current), std::move(refresh), issued};
             });
@@ -631,7 +642,7 @@ private:
         cutoffs_.set(u.id, cutoff, u.disabled);
         if (s->refresh.token.empty())
             co_return response::ok(boost::json::object{{"password_reset", true}, {"mfa_required", true}});
-        co_return session_response(*s, false);
+        co_return session_response(*s, session_mfa && s->u.mfa_enabled);
     }
 
     awaitable<response> forgot_password(request& req) {
@@ -676,7 +687,7 @@ private:
         if (!consumed.ok()) co_return fail(req, consumed.err());
         auto u = co_await load_user(*consumed);
         if (!u || u->disabled) co_return fail(req, error::validation("token", "is invalid, used or expired"));
-        co_return co_await set_password(req, *u, *next, "identity.password_reset", true);
+        co_return co_await set_password(req, *u, *next, "identity.password_reset", true, false);
     }
 
     // ---- MFA --------------------------------------------------------------------------------

@@ -1096,6 +1096,31 @@ class Admin(IdentityCase):
                 fresh = self.assertOk(self.api.login(member["email"]))
                 self.assertEqual(fresh["user"]["roles"], ["member"])
 
+    def test_h_password_change_keeps_the_second_factor_of_the_session(self):
+        email = unique_email("admin2")
+        p = cli_create_user(self.data_dir, email, "admin")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        d = self.assertOk(self.api.login(email))
+        secret, _ = self.enable_mfa({"access": d["access_token"]})
+        d = self.assertOk(self.api.login(email, code=totp(secret, 1)))
+        new_pw = "the admin's new passphrase"
+        d2 = self.assertOk(self.api.post("/auth/password", {"current_password": PASSWORD,
+                                                            "new_password": new_pw},
+                                         token=d["access_token"]))
+        self.assertDead(d["access_token"])
+        # The caller proved both factors for this session: the fresh pair keeps its powers...
+        r = self.api.call("GET", "/admin/users", token=d2["access_token"])
+        self.assertEqual(r.status, 200, r)
+        d3 = self.assertOk(self.api.post("/auth/refresh", {"refresh_token": d2["refresh_token"]}))
+        r = self.api.call("GET", "/admin/users", token=d3["access_token"])
+        self.assertEqual(r.status, 200, r)
+        # ...and a member's password change gives no staff powers, of course.
+        member = self.api.new_user("m-pw")
+        d4 = self.assertOk(self.api.post("/auth/password", {"current_password": PASSWORD,
+                                                            "new_password": new_pw},
+                                         token=member["access"]))
+        self.assertIs(jwt_parts(d4["access_token"])[1].get("mfa"), False)
+
 
 # -- mail over SMTP with STARTTLS ---------------------------------------------------------------
 
