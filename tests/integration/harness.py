@@ -356,21 +356,6 @@ def is_closed(sock, timeout=5.0):
             return True
 
 
-def closed_within(sock, timeout):
-    """Seconds until the peer closed, or None if it did not within timeout."""
-    t0 = time.monotonic()
-    return (time.monotonic() - t0) if is_closed(sock, timeout) else None
-
-
-def free_port():
-    """A port nothing listens on (bound then released)."""
-    s = socket.socket()
-    s.bind((HOST, 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 class ServerTestCase(unittest.TestCase):
     """A test case with one server shared by the whole class."""
 

@@ -95,6 +95,10 @@ class Config(unittest.TestCase):
             "server.https_port=-1": "server.https_port",
             "server.http_port=abc": "server.http_port",
             "server.bogus_knob=1": "server.bogus_knob",
+            "server.static_dir=/nonexistent/souk-web": "server.static_dir",
+            "server.max_connections=0": "server.max_connections",
+            "database.synchronous=SOMETIMES": "database.synchronous",
+            "data_dir=/proc/souk-cannot-be-here": "data_dir",
         }
         for kv, key in cases.items():
             with self.subTest(set=kv):

@@ -436,6 +436,31 @@ class HttpErrorsTls(HttpErrorsBase, ServerTestCase):
         self.assertEqual(self.server.get("/health", secure=True).status, 200)
 
 
+class RedirectMode(ServerTestCase):
+    """server.http_mode=redirect (prod): plain HTTP answers 308 to the HTTPS origin, except the
+    probes."""
+
+    server_sets = {"server.http_mode": "redirect"}
+
+    def test_redirects_to_https(self):
+        origin = "https://127.0.0.1:%d" % self.server.https_port
+        for method, path in (("GET", "/api/v1/_test/kv/x?y=1"), ("GET", "/events/abc"),
+                             ("POST", "/api/v1/_test/echo")):
+            with self.subTest(path=path):
+                r = self.server.request(method, path, body="{}" if method == "POST" else None,
+                                        headers={"Content-Type": "application/json"})
+                self.assertEqual(r.status, 308)
+                self.assertEqual(r.header("Location"), origin + path)
+                self.assertIsNone(r.header("Strict-Transport-Security"))
+        # The same request over HTTPS is served.
+        r = self.server.post_json("/api/v1/_test/echo", {"a": 1}, secure=True)
+        self.assertEqual(r.status, 200)
+
+    def test_probes_are_served_over_http(self):
+        self.assertEqual(self.server.get("/health").status, 200)
+        wait_until(lambda: self.server.get("/ready").status == 200, 10, what="/ready")
+
+
 class RequestLog(unittest.TestCase):
     """One JSON log line per request, with the request id and the W3C trace id."""
 
