@@ -328,11 +328,15 @@ private:
         co_return std::move(*r);
     }
 
-    awaitable<response> get_event(request& req) {
-        // Anyone may read, but an organizer's token lets them see their drafts.
+    // Anyone may read, but an organizer's token lets them see their drafts.
+    void optional_caller(request& req) const {
         if (!req.caller && !req.header("Authorization").empty() && ctx_.router.auth()) {
             if (auto who = ctx_.router.auth()(req); who.ok()) req.caller = *who;
         }
+    }
+
+    awaitable<response> get_event(request& req) {
+        optional_caller(req);
         auto e = co_await visible_event(req, std::string(req.param("slug")), false);
         if (!e) co_return fail(req, error::not_found("no such event"));
         auto shows = co_await ctx_.db.read<std::vector<show_row>>(
@@ -499,6 +503,7 @@ private:
     // ---- shows and zones --------------------------------------------------------------------
 
     awaitable<response> list_shows(request& req) {
+        optional_caller(req);
         auto e = co_await visible_event(req, std::string(req.param("slug")), false);
         if (!e) co_return fail(req, error::not_found("no such event"));
         auto shows = co_await ctx_.db.read<std::vector<show_row>>(
@@ -537,6 +542,7 @@ private:
 
     awaitable<response> list_zones(request& req) {
         const std::string show_id(req.param("id"));
+        optional_caller(req);
         auto show = catalog_.show(show_id);
         if (!show || show->deleted) co_return fail(req, error::not_found("no such show"));
         if (!show->published && !(req.caller && identity::owns_or_admin(req, show->organizer_id)))
@@ -658,7 +664,21 @@ private:
             b.event_id, [this, b, created_body, ticket, limit](shard& s) -> awaitable<result<reserve_outcome>> {
                 co_return co_await reserve_on_shard(s, b, created_body, ticket, limit);
             });
-        if (!outcome.ok()) co_return fail(req, outcome.err());
+        if (!outcome.ok()) {
+            // A retry of a request that took effect can be refused from memory (its own seats
+            // sold the zone out, or count against the caller's limit): its stored answer wins.
+            if (outcome.err().status == 409) {
+                auto stored = co_await ctx_.db.read<std::optional<http::stored_response>>(
+                    [ticket, now](db::connection& c) -> result<std::optional<http::stored_response>> {
+                        return http::idempotency_lookup(c, ticket, now);
+                    });
+                if (stored.ok() && *stored) {
+                    req.idempotency->recorded = true;
+                    co_return http::idempotency_replay(**stored, ticket, req.request_id);
+                }
+            }
+            co_return fail(req, outcome.err());
+        }
         req.idempotency->recorded = true;
         response res = response::raw(outcome->status, outcome->content_type, outcome->body);
         if (outcome->replayed) res.set_header("Idempotent-Replayed", "true");
@@ -738,9 +758,10 @@ private:
     awaitable<result<std::string>> confirm_on_shard(shard& s, booking_row b) {
         const auto* h = s.find(b.id);
         if (!h) {
-            // Not live in memory: the database has the final word.
-            auto now = co_await ctx_.db.read<std::optional<booking_row>>(
-                [id = b.id](db::connection& c) -> result<std::optional<booking_row>> { return find_booking(c, id); });
+            // Not live in memory: the database has the final word, once an expiry or cancel that
+            // left memory is written; reading through the (FIFO) writer waits for it.
+            auto now = co_await ctx_.db.writer().write<std::optional<booking_row>>(
+                [id = b.id](db::tx& t) -> result<std::optional<booking_row>> { return find_booking(t.conn(), id); });
             const std::string status = now.ok() && *now ? (*now)->status : b.status;
             if (status == "confirmed") co_return status;
             if (status == "expired") co_return error{410, "RESERVATION_EXPIRED", "the hold expired; reserve again"};
@@ -763,7 +784,8 @@ private:
             return true;
         });
         if (!w.ok()) {
-            s.unpost(b.id);
+            if (const auto* still = s.find(b.id); still && still->state == inventory::hold_state::posted)
+                s.unpost(b.id);
             co_return w.err().status >= 500 ? error::unavailable() : w.err();
         }
         co_return std::string("confirmed");
@@ -786,18 +808,30 @@ private:
         if (h->state == inventory::hold_state::posted && b.amount > 0)
             co_return error::conflict("INVALID_STATE", "paid bookings are refunded through payments");
         const auto was = s.void_hold(b.id);
-        const bool was_held = was->state == inventory::hold_state::held;
-        auto w = co_await ctx_.db.writer().write<bool>([b, was_held](db::tx& t) -> result<bool> {
+        // A posted hold's confirm may still be on its way to SQLite, and may fail: cancel what
+        // SQLite has when this job runs (after that confirm, the writer being FIFO).
+        auto w = co_await ctx_.db.writer().write<bool>([b](db::tx& t) -> result<bool> {
+            const auto now = find_booking(t.conn(), b.id);
+            const std::string status = now ? now->status : "";
+            if (status != "reserved" && status != "confirmed")
+                return error::conflict("INVALID_STATE", "the booking is " + status);
+            const bool was_held = status == "reserved";
             t.prepare("UPDATE bookings SET status = 'cancelled', updated_ms = ? WHERE id = ? AND status = ?")
-                .bind_all(t.now_ms(), b.id, was_held ? "reserved" : "confirmed")
+                .bind_all(t.now_ms(), b.id, status)
                 .run();
-            if (t.conn().changes() != 1) return error::conflict("INVALID_STATE", "the booking changed meanwhile");
             move_seats(t, b.zone_id, was_held ? -b.quantity : 0, was_held ? 0 : -b.quantity);
             t.publish("booking.cancelled", event_payload(b));
             return true;
         });
         if (!w.ok()) {
-            s.restore_hold(*was);
+            // Back as SQLite has it: posted only if its confirm landed.
+            inventory::hold back = *was;
+            if (back.state == inventory::hold_state::posted) {
+                auto now = co_await ctx_.db.read<std::optional<booking_row>>(
+                    [id = b.id](db::connection& c) -> result<std::optional<booking_row>> { return find_booking(c, id); });
+                if (now.ok() && *now && (*now)->status == "reserved") back.state = inventory::hold_state::held;
+            }
+            s.restore_hold(back);
             co_return w.err().status >= 500 ? error::unavailable() : w.err();
         }
         co_return std::string("cancelled");

@@ -48,6 +48,8 @@ public:
                   co_await t.async_wait(boost::asio::use_awaitable);
                   co_return response::ok(boost::json::object{{"slept_ms", ms}});
               });
+        r.post("/api/v1/_test/disk-full", {.summary = "Makes the writer's disk look full, or not (test only)"},
+               [this](request& req) -> awaitable<response> { co_return co_await disk_full(req); });
         ctx.bus.subscribe("testkit.written", "testkit.recorder",
                           [this](const bus::event& e) -> awaitable<status> { co_return co_await record(e); });
         ctx.scheduler.on("testkit.timer", [this](const db::timer_row& t) -> awaitable<status> {
@@ -124,6 +126,34 @@ private:
         });
         if (!r.ok()) co_return response::fail(r.err(), req.request_id);
         co_return response::ok(boost::json::object{{"key", key}, {"deliveries", *r}});
+    }
+
+    // {"full": true|false}. Full caps the writer connection's database at its current page count
+    // (PRAGMA max_page_count), so SQLite answers SQLITE_FULL to whatever needs a new page: a real
+    // disk full as far as SQLite can tell. Returns the cap now in force.
+    awaitable<response> disk_full(request& req) {
+        auto body = req.json();
+        if (!body.ok()) co_return response::fail(body.err(), req.request_id);
+        json::fields f(*body);
+        auto full = f.optional_bool("full");
+        if (!full) f.fail("full", "must be true or false");
+        if (auto s = f.check(); !s.ok()) co_return response::fail(s.err(), req.request_id);
+        auto r = co_await ctx_.db.writer().write<std::int64_t>([on = *full](db::tx& t) -> result<std::int64_t> {
+            std::int64_t cap = 4294967294;
+            if (on) {
+                auto& pc = t.conn().prepare("PRAGMA page_count");
+                pc.step();
+                cap = pc.int64(0);
+                pc.reset();
+            }
+            auto& st = t.conn().prepare("PRAGMA max_page_count = " + std::to_string(cap));
+            std::int64_t now = 0;
+            if (st.step()) now = st.int64(0);
+            st.reset();
+            return now;
+        });
+        if (!r.ok()) co_return response::fail(r.err(), req.request_id);
+        co_return response::ok(boost::json::object{{"full", *full}, {"max_page_count", *r}});
     }
 
     // Idempotent on the event id, as every subscriber must be. While a file named
