@@ -12,7 +12,6 @@ import os
 import sqlite3
 import subprocess
 import threading
-import time
 import uuid
 
 import harness

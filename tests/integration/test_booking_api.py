@@ -6,7 +6,6 @@ import unittest
 from booking_support import (FUTURE, PAST, Api, available, booking_server, create_user_cli,
                              db_zone, error_code, first_zone, login, make_event, query,
                              register_member, start, unique, zones_of)
-from harness import wait_until
 
 
 class BookingApiTest(unittest.TestCase):

@@ -7,7 +7,7 @@ import threading
 import time
 import unittest
 
-from booking_support import (Api, available, booking_server, create_user_cli, db_zone,
+from booking_support import (available, booking_server, create_user_cli, db_zone,
                              error_code, fire_together, first_zone, login, make_event, query,
                              register_members, souk_check, start, unique)
 from harness import wait_until
