@@ -43,8 +43,21 @@ void bus::committed(std::vector<event>&& events) {
         in_flight_ += static_cast<std::int64_t>(events.size());
     }
     for (auto& e : events) {
+        if (!has_subscriber(e.type)) {
+            // Nobody listens: nothing to deliver, only the mark to make.
+            mark_delivered(e.id);
+            std::lock_guard lock(mu_);
+            --in_flight_;
+            continue;
+        }
         boost::asio::co_spawn(ex_, deliver(std::move(e), 0), boost::asio::detached);
     }
+}
+
+bool bus::has_subscriber(const std::string& type) const {
+    for (const auto& s : subscribers_)
+        if (s.type == "*" || s.type == type) return true;
+    return false;
 }
 
 std::int64_t bus::backlog() const {
@@ -81,17 +94,40 @@ boost::asio::awaitable<void> bus::deliver(event e, int attempt) {
     --in_flight_;
 }
 
+// Marks are batched (one write job per flush, not one per event): marking is an optimisation,
+// a lost mark only means one more delivery after a crash.
 void bus::mark_delivered(const std::string& id) {
-    // Not awaited: marking is an optimisation, a lost mark only means one more delivery.
+    std::lock_guard lock(mu_);
+    delivered_.push_back(id);
+    if (delivered_.size() >= delivered_batch_max) {
+        flush_delivered_locked();
+    } else if (!flush_scheduled_) {
+        flush_scheduled_ = true;
+        auto t = std::make_shared<boost::asio::steady_timer>(ex_, std::chrono::milliseconds(20));
+        t->async_wait([this, t](boost::system::error_code) {
+            std::lock_guard l(mu_);
+            flush_delivered_locked();
+        });
+    }
+}
+
+void bus::flush_delivered_locked() {
+    flush_scheduled_ = false;
+    if (delivered_.empty()) return;
     db_.writer().submit(std::make_unique<db::detail::sync_job<bool>>(
-        [id](db::tx& t) -> result<bool> {
-            t.prepare("UPDATE outbox SET delivered_ms = ? WHERE id = ?").bind_all(t.now_ms(), id).run();
+        [ids = std::exchange(delivered_, {})](db::tx& t) -> result<bool> {
+            for (const auto& id : ids)
+                t.prepare("UPDATE outbox SET delivered_ms = ? WHERE id = ?").bind_all(t.now_ms(), id).run();
             return true;
         }));
 }
 
 boost::asio::awaitable<void> bus::drain() {
     auto ex = co_await boost::asio::this_coro::executor;
+    {
+        std::lock_guard lock(mu_);
+        flush_delivered_locked();
+    }
     for (int i = 0; i < 500 && backlog() > 0; ++i) {
         boost::asio::steady_timer t(ex, std::chrono::milliseconds(10));
         co_await t.async_wait(boost::asio::use_awaitable);

@@ -1,5 +1,8 @@
 #include <openssl/rand.h>
 
+#include <chrono>
+#include <cstdint>
+
 #include <souk/core/random.hpp>
 #include <stdexcept>
 #include <string>
@@ -24,10 +27,19 @@ std::string random_hex(std::size_t n) {
     return to_hex(bytes);
 }
 
+// 48 bits of milliseconds, then 80 random bits: still unguessable, but ids made close in time
+// sort together, so inserts land on the right edge of each B-tree instead of a random page
+// (at thousands of inserts per second that is the difference between a few pages written per
+// commit and one page per row).
 std::string new_id(std::string_view prefix) {
+    const auto ms = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                   std::chrono::system_clock::now().time_since_epoch())
+                                                   .count());
+    static constexpr char digits[] = "0123456789abcdef";
     std::string id(prefix);
     id += '_';
-    id += random_hex(16);
+    for (int shift = 44; shift >= 0; shift -= 4) id += digits[(ms >> shift) & 15];
+    id += random_hex(10);
     return id;
 }
 

@@ -74,7 +74,11 @@ database::database(database_options opts, const souk::clock& clk)
     : opts_(std::move(opts)), read_pool_(std::max<std::size_t>(1, opts_.readers)) {
     auto w = std::make_unique<connection>(opts_.path, open_mode::read_write, opts_.synchronous);
     migrate_up(*w);
+    // The writer never checkpoints: copying WAL pages into the database (and its fsync) would
+    // stall every commit queued behind it. A separate thread does it (checkpoint_loop).
+    w->exec("PRAGMA wal_autocheckpoint=0");
     writer_ = std::make_unique<db::writer>(std::move(w), clk, opts_.writer);
+    checkpointer_ = std::thread([this] { checkpoint_loop(); });
     const std::size_t n = std::max<std::size_t>(1, opts_.readers);
     for (std::size_t i = 0; i < n; ++i) {
         all_readers_.push_back(std::make_unique<connection>(opts_.path, open_mode::read_only));
@@ -86,7 +90,34 @@ database::~database() { stop(); }
 
 void database::stop() {
     if (writer_) writer_->stop();
+    {
+        std::lock_guard lock(checkpoint_mu_);
+        checkpoint_stop_ = true;
+    }
+    checkpoint_cv_.notify_all();
+    if (checkpointer_.joinable()) checkpointer_.join();
     read_pool_.join();
+}
+
+// PASSIVE checkpoints never block the writer or readers; they copy what they can.
+void database::checkpoint_loop() {
+    connection c(opts_.path, open_mode::read_write, opts_.synchronous);
+    std::unique_lock lock(checkpoint_mu_);
+    while (!checkpoint_stop_) {
+        checkpoint_cv_.wait_for(lock, std::chrono::milliseconds(200));
+        lock.unlock();
+        try {
+            c.exec("PRAGMA wal_checkpoint(PASSIVE)");
+        } catch (const sql_error& e) {
+            log::warn("checkpoint failed", {{"sqlite", e.what()}});
+        }
+        lock.lock();
+    }
+    lock.unlock();
+    try {
+        c.exec("PRAGMA wal_checkpoint(TRUNCATE)");  // leave a small WAL behind on a clean stop
+    } catch (const sql_error&) {
+    }
 }
 
 connection& database::acquire() {

@@ -42,12 +42,17 @@ private:
     };
     boost::asio::awaitable<void> deliver(event e, int attempt);
     void mark_delivered(const std::string& id);
+    void flush_delivered_locked();
+    bool has_subscriber(const std::string& type) const;
+    static constexpr std::size_t delivered_batch_max = 512;
 
     boost::asio::any_io_executor ex_;
     db::database& db_;
     std::vector<entry> subscribers_;
     mutable std::mutex mu_;
     std::int64_t in_flight_ = 0;
+    std::vector<std::string> delivered_;  // delivered ids not yet marked in the outbox
+    bool flush_scheduled_ = false;
 };
 
 }  // namespace souk::bus

@@ -52,8 +52,15 @@ private:
     connection& acquire();
     void release(connection& c);
 
+    void checkpoint_loop();
+
     database_options opts_;
     std::unique_ptr<db::writer> writer_;
+    // WAL checkpoints run here, not on the writer's commits (wal_autocheckpoint is off there).
+    std::thread checkpointer_;
+    std::mutex checkpoint_mu_;
+    std::condition_variable checkpoint_cv_;
+    bool checkpoint_stop_ = false;
     std::mutex readers_mu_;
     std::vector<std::unique_ptr<connection>> all_readers_;
     std::vector<connection*> free_readers_;

@@ -1,0 +1,37 @@
+-- wrk script: POST /api/v1/bookings/reserve with distinct users and idempotency keys.
+-- usage: SETUP=path/to/setup.json wrk -t1 -c64 -d10s -s tests/load/reserve.lua http://127.0.0.1:PORT
+-- setup.json comes from tests/load/reserve_setup.py: {"show_id", "zone_id", "tokens": [...]}.
+local setup_path = os.getenv("SETUP")
+local f = assert(io.open(setup_path, "r"))
+local text = f:read("*a")
+f:close()
+local show_id = text:match('"show_id"%s*:%s*"([^"]+)"')
+local zone_id = text:match('"zone_id"%s*:%s*"([^"]+)"')
+local tokens = {}
+for t in text:match('"tokens"%s*:%s*(%b[])'):gmatch('"([^"]+)"') do tokens[#tokens + 1] = t end
+
+local counter = 0
+local thread_tag = tostring(math.random(1, 1e9))
+local body = '{"show_id":"' .. show_id .. '","zone_id":"' .. zone_id .. '","quantity":1}'
+local statuses = {}
+
+function request()
+    counter = counter + 1
+    local token = tokens[(counter % #tokens) + 1]
+    local headers = {
+        ["Content-Type"] = "application/json",
+        ["Authorization"] = "Bearer " .. token,
+        ["Idempotency-Key"] = thread_tag .. "-" .. counter,
+    }
+    return wrk.format("POST", "/api/v1/bookings/reserve", headers, body)
+end
+
+function response(status, headers, body)
+    statuses[status] = (statuses[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+    io.write(string.format("requests/s: %.0f  p50: %.2f ms  p99: %.2f ms  errors: %d\n",
+        summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
+        latency:percentile(99) / 1000, summary.errors.status + summary.errors.timeout))
+end
