@@ -9,8 +9,14 @@ packages=(
   libargon2-dev libqrencode-dev
   python3 curl wrk nginx-light clang-format
 )
-if [[ "${SOUK_WITH_WEB:-0}" == 1 ]]; then
-  packages+=(nodejs npm chromium)
+# The web app (web/): Node.js and npm build it (this machine kind ships Node.js 20; Debian's own
+# nodejs only when there is none), Debian's Chromium runs its end-to-end tests (never a
+# browser downloaded by a test tool).
+root="$(cd "$(dirname "$0")/.." && pwd)"
+if [[ -f "$root/web/package.json" ]]; then
+  command -v node >/dev/null || packages+=(nodejs)
+  command -v npm >/dev/null || packages+=(npm)
+  [[ -x /usr/bin/chromium ]] || packages+=(chromium)
 fi
 
 missing=()
