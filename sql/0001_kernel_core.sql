@@ -5,7 +5,7 @@ CREATE TABLE outbox (
     payload     TEXT NOT NULL,
     created_ms  INTEGER NOT NULL,
     delivered_ms INTEGER
-);
+) WITHOUT ROWID;  -- ids sort by time: the primary key is the table, appended at its right edge
 CREATE INDEX outbox_undelivered ON outbox (created_ms) WHERE delivered_ms IS NULL;
 
 CREATE TABLE inbox (

@@ -61,6 +61,6 @@ CREATE TABLE bookings (
     expires_ms  INTEGER NOT NULL,
     created_ms  INTEGER NOT NULL,
     updated_ms  INTEGER NOT NULL
-);
+) WITHOUT ROWID;  -- time-ordered ids: one B-tree, appended at its right edge
 CREATE INDEX bookings_user ON bookings (user_id, created_ms);
 CREATE INDEX bookings_live ON bookings (status, zone_id);
