@@ -8,7 +8,7 @@ case "$kind" in
   asan)    flags=(-DCMAKE_BUILD_TYPE=Debug -DSOUK_SANITIZE=ON) ;;
   *) echo "usage: scripts/build.sh release|asan [targets...]" >&2; exit 2 ;;
 esac
-dir="build/$kind"
+dir="${BUILD_DIR:-build/$kind}"  # BUILD_DIR: another build tree of the same kind
 # The web app first: its files are embedded into the binary, and the list of them is read when
 # CMake configures (docs/decisions/0008).
 scripts/build-web.sh

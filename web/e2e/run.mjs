@@ -38,6 +38,7 @@ const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
 mkdirSync(OUT, { recursive: true });
 const dataDir = mkdtempSync(join(tmpdir(), "souk-e2e-"));
 const profileDir = mkdtempSync(join(tmpdir(), "souk-e2e-chromium-"));
+const expiryDir = mkdtempSync(join(tmpdir(), "souk-e2e-expiry-"));
 
 // ---- the server ------------------------------------------------------------------------------
 
@@ -48,8 +49,8 @@ function childEnv() {
   return env;
 }
 
-function runDemo() {
-  const r = spawnSync(SOUK_BIN, ["demo", "--env", "test", "--set", `data_dir=${dataDir}`], {
+function runDemo(dir) {
+  const r = spawnSync(SOUK_BIN, ["demo", "--env", "test", "--set", `data_dir=${dir}`], {
     env: childEnv(),
     encoding: "utf8",
     timeout: 120_000,
@@ -57,19 +58,18 @@ function runDemo() {
   if (r.status !== 0) throw new Error(`souk demo failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
 }
 
-let server = null;
-let serverErr = "";
-function startServer() {
+const servers = [];
+/** `souk serve --env test` on ephemeral ports; resolves to its plain-HTTP base URL. */
+function startServer(dir, sets = []) {
   return new Promise((resolveStart, reject) => {
-    const p = spawn(
-      SOUK_BIN,
-      ["serve", "--env", "test", "--set", `data_dir=${dataDir}`, "--set", "server.http_port=0", "--set", "server.https_port=0"],
-      { env: childEnv(), stdio: ["ignore", "pipe", "pipe"] },
-    );
-    server = p;
+    const args = ["serve", "--env", "test", "--set", `data_dir=${dir}`, "--set", "server.http_port=0", "--set", "server.https_port=0"];
+    for (const kv of sets) args.push("--set", kv);
+    const p = spawn(SOUK_BIN, args, { env: childEnv(), stdio: ["ignore", "pipe", "pipe"] });
+    const srv = { proc: p, stderr: "" };
+    servers.push(srv);
     let buf = "";
-    const timer = setTimeout(() => reject(new Error(`souk serve did not start:\n${serverErr}`)), 60_000);
-    p.stderr.on("data", (d) => (serverErr += d));
+    const timer = setTimeout(() => reject(new Error(`souk serve did not start:\n${srv.stderr}`)), 60_000);
+    p.stderr.on("data", (d) => (srv.stderr += d));
     p.stdout.on("data", (d) => {
       buf += d;
       let nl;
@@ -87,17 +87,24 @@ function startServer() {
         }
       }
     });
-    p.on("exit", (code) => reject(new Error(`souk serve exited with ${code}:\n${serverErr}`)));
+    p.on("exit", (code) => reject(new Error(`souk serve exited with ${code}:\n${srv.stderr}`)));
   });
 }
 
-async function stopServer() {
-  if (!server || server.exitCode !== null) return;
-  const done = new Promise((r) => server.on("exit", r));
-  server.kill("SIGTERM");
-  const t = setTimeout(() => server.kill("SIGKILL"), 15_000);
-  await done;
-  clearTimeout(t);
+async function stopServers() {
+  let report = "";
+  for (const srv of servers) {
+    const p = srv.proc;
+    if (p.exitCode === null && p.signalCode === null) {
+      const done = new Promise((r) => p.on("exit", r));
+      p.kill("SIGTERM");
+      const t = setTimeout(() => p.kill("SIGKILL"), 15_000);
+      await done;
+      clearTimeout(t);
+    }
+    if (/AddressSanitizer|LeakSanitizer|runtime error:/.test(srv.stderr)) report += srv.stderr;
+  }
+  return report;
 }
 
 // ---- helpers -----------------------------------------------------------------------------------
@@ -346,8 +353,45 @@ const scenarios = [
     },
   ],
   [
+    "a hold that expires sends the user back with a clear message",
+    async ({ page }) => {
+      // A second server whose holds last 4 seconds.
+      runDemo(expiryDir);
+      // ... and whose access tokens last 3 seconds: the app must refresh them silently.
+      const base2 = await startServer(expiryDir, ["booking.hold_seconds=4", "identity.access_token_seconds=3"]);
+      await login(page, base2, "member@souk.test", "member-demo-2026");
+      await page.goto(`${base2}/events/campus-jazz-night`);
+      await page.getByRole("link", { name: "Book", exact: true }).first().click();
+      await heading(page, "Book tickets for Campus Jazz Night");
+      await page.getByLabel(/^Standing/).check();
+      await page.getByRole("button", { name: "Reserve" }).click();
+      await page.locator("#main").getByText("Your hold ends in").first().waitFor({ timeout: TIMEOUT });
+      await page.locator("#main").getByText("Your hold expired and the tickets went back on sale.").first().waitFor({ timeout: 15_000 });
+      if (await page.getByRole("button", { name: "Confirm" }).count()) throw new Error("Confirm still offered after expiry");
+      await axeCheck(page, "expired hold");
+      await screenshot(page, "hold-expired");
+      await page.getByRole("link", { name: "Book again" }).click();
+      await heading(page, "Campus Jazz Night");
+      // Without a reload: the access token is stale by now, the next call gets 401
+      // TOKEN_EXPIRED, and the app rotates the refresh token and carries on.
+      let refreshed = 0;
+      const onResponse = (r) => {
+        if (r.url().endsWith("/api/v1/auth/refresh") && r.status() === 200) refreshed += 1;
+      };
+      page.on("response", onResponse);
+      await new Promise((r) => setTimeout(r, 3500));
+      await page.getByRole("link", { name: "My bookings" }).click();
+      await heading(page, "My bookings");
+      await page.locator("#main").getByText("Expired").first().waitFor({ timeout: TIMEOUT });
+      page.off("response", onResponse);
+      if (refreshed < 1) throw new Error("no silent refresh happened");
+      await page.getByRole("button", { name: "Log out" }).waitFor();
+    },
+  ],
+  [
     "organizer creates an event with a show and a zone, and publishes it",
     async ({ page, base }) => {
+      await page.goto(`${base}/`);
       await logout(page);
       await login(page, base, "organizer@souk.test", "organizer-demo-2026");
       await page.getByRole("link", { name: "Organizer" }).click();
@@ -419,8 +463,8 @@ const scenarios = [
 let context = null;
 let code = 0;
 try {
-  runDemo();
-  const base = await startServer();
+  runDemo(dataDir);
+  const base = await startServer(dataDir);
   console.log(`e2e: souk at ${base}, data in ${dataDir}, screenshots in ${OUT}`);
   context = await chromium.launchPersistentContext(profileDir, {
     executablePath: CHROMIUM,
@@ -469,13 +513,13 @@ try {
   code = 1;
 } finally {
   await context?.close().catch(() => {});
-  await stopServer();
-  if (/AddressSanitizer|LeakSanitizer|runtime error:/.test(serverErr)) {
-    console.log(`FAIL sanitizer report from souk serve:\n${serverErr}`);
+  const report = await stopServers();
+  if (report) {
+    console.log(`FAIL sanitizer report from souk serve:\n${report}`);
     code = 1;
   }
   rmSync(profileDir, { recursive: true, force: true });
-  if (code === 0) rmSync(dataDir, { recursive: true, force: true });
+  if (code === 0) for (const d of [dataDir, expiryDir]) rmSync(d, { recursive: true, force: true });
 }
 
 const failed = results.filter(([, e]) => e && !(typeof e === "string")).length;

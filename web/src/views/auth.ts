@@ -67,6 +67,7 @@ export function signupView(ctx: RouteContext): Page {
       undo();
       showFormError(e, fields, alertSlot, ctx.signal);
       if (e instanceof ApiError && e.code === "CONFLICT") fields.email.setError("An account with this address exists already. Log in instead?");
+      if (e instanceof ApiError && e.code === "DOMAIN_NOT_ALLOWED") fields.email.setError(e.message || "This e-mail domain can't sign up here.");
     }
   };
   const f = form(

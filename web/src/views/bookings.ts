@@ -84,12 +84,19 @@ export async function bookingView(ctx: RouteContext): Promise<Page> {
   const root = h("section", { class: "stack booking" }, h("p", { class: "crumbs" }, h("a", { href: "/bookings" }, "← My bookings")), heading, content);
 
   const render = () => {
-    content.replaceChildren(summary(b, c));
-    if (b.status === "reserved") renderHeld();
+    // A hold past its time is shown as expired even before the server's timer has run (and a
+    // countdown at zero must not ask again and again).
+    const lapsed = b.status === "reserved" && Date.parse(b.expires_at) <= Date.now();
+    content.replaceChildren(summary(lapsed ? { ...b, status: "expired" } : b, c));
+    if (lapsed) {
+      content.append(
+        h("div", { class: "alert warning", role: "alert" }, h("p", null, "Your hold expired and the tickets went back on sale."), c.event ? h("p", null, h("a", { href: `/events/${encodeURIComponent(c.event.slug)}` }, "Book again")) : null),
+      );
+    } else if (b.status === "reserved") renderHeld();
     else if (b.status === "confirmed") void renderTicket();
     else if (b.status === "expired") {
       content.append(
-        h("div", { class: "alert warning", role: "alert" }, h("p", null, "This hold expired and the tickets went back on sale."), c.event ? h("p", null, h("a", { href: `/events/${encodeURIComponent(c.event.slug)}` }, "Book again")) : null),
+        h("div", { class: "alert warning", role: "alert" }, h("p", null, "Your hold expired and the tickets went back on sale."), c.event ? h("p", null, h("a", { href: `/events/${encodeURIComponent(c.event.slug)}` }, "Book again")) : null),
       );
     } else if (b.status === "cancelled") {
       content.append(notice("This booking was cancelled.", "info"));

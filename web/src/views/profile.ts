@@ -1,6 +1,5 @@
 // Profile: view and edit, password change, two-step verification (TOTP) with the QR code.
 
-import qrcode from "qrcode-generator";
 import { api, requireUser, session } from "../app";
 import { field, h } from "../lib/dom";
 import type { Page, RouteContext } from "../lib/router";
@@ -8,14 +7,6 @@ import type { SessionData, User } from "../lib/types";
 import { announce, busyForm, clearFormError, notice, pageHeading, showFormError } from "../lib/ui";
 import { formatDateTime } from "../lib/format";
 
-/** An otpauth:// URI as a QR code, as an SVG data: URL (img-src allows data:). */
-export function qrDataUrl(text: string): string {
-  const qr = qrcode(0, "M");
-  qr.addData(text);
-  qr.make();
-  const svg = qr.createSvgTag({ cellSize: 4, margin: 4, scalable: true });
-  return `data:image/svg+xml;base64,${btoa(svg)}`;
-}
 
 function profileForm(ctx: RouteContext, user: User): HTMLElement {
   const fields = {
@@ -126,7 +117,7 @@ function mfaSection(ctx: RouteContext, user: User): HTMLElement {
             btn.disabled = true;
             try {
               const r = await api.post<{ secret: string; otpauth_uri: string }>("/auth/mfa/setup", {});
-              showSetup(r.secret, r.otpauth_uri);
+              await showSetup(r.secret, r.otpauth_uri);
             } catch (e) {
               btn.disabled = false;
               showFormError(e, {}, alertSlot, ctx.signal);
@@ -138,7 +129,9 @@ function mfaSection(ctx: RouteContext, user: User): HTMLElement {
     );
   };
 
-  const showSetup = (secret: string, uri: string) => {
+  const showSetup = async (secret: string, uri: string) => {
+    // The QR encoder is loaded only here (its own hashed chunk).
+    const { qrDataUrl } = await import("../lib/qr");
     const code = field({ label: "Code from the app", name: "code", required: true, inputmode: "numeric", autocomplete: "one-time-code", maxlength: 6, pattern: "[0-9]{6}" });
     const f: HTMLFormElement = h(
       "form",
