@@ -676,6 +676,9 @@ private:
                     req.idempotency->recorded = true;
                     co_return http::idempotency_replay(**stored, ticket, req.request_id);
                 }
+                // A refusal took no effect: nothing to remember (no write per sold-out answer);
+                // a retry with this key is evaluated afresh (docs/decisions/0004).
+                req.idempotency->recorded = true;
             }
             co_return fail(req, outcome.err());
         }
