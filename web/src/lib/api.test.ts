@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { Api, ApiError, describeWait, newIdempotencyKey, parseRetryAfter, toError, userMessage } from "./api";
+import { Api, ApiError, describeWait, encodeQueryValue, newIdempotencyKey, parseRetryAfter, toError, userMessage } from "./api";
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json", ...headers } });
@@ -94,7 +94,7 @@ describe("Api", () => {
     const r = await api.list<number>("/events", { query: { q: "jazz night", category: "", page: 2 } });
     expect(r.data).toEqual([1, 2]);
     expect(r.meta?.total).toBe(9);
-    expect(fetchFn.mock.calls[0]![0]).toBe("/api/v1/events?q=jazz+night&page=2");
+    expect(fetchFn.mock.calls[0]![0]).toBe("/api/v1/events?q=jazz%20night&page=2");
   });
 
   it("sends JSON and the bearer token", async () => {
@@ -171,5 +171,14 @@ describe("newIdempotencyKey", () => {
     expect(a).not.toBe(b);
     expect(a.length).toBeGreaterThanOrEqual(32);
     expect(a.length).toBeLessThanOrEqual(255);
+  });
+});
+
+describe("encodeQueryValue", () => {
+  it("escapes what a query value must not carry, and only that", () => {
+    expect(encodeQueryValue("e2e@example.com")).toBe("e2e@example.com");
+    expect(encodeQueryValue("a&b=c+d#e f")).toBe("a%26b%3Dc%2Bd%23e%20f");
+    expect(encodeQueryValue("2026-01-01T00:00:00Z")).toBe("2026-01-01T00:00:00Z");
+    expect(encodeQueryValue("café")).toBe("caf%C3%A9");
   });
 });

@@ -53,6 +53,15 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * A query value, percent-encoded only where RFC 3986 requires it in a query (`@ : / , ; $ ? !`
+ * stay as they are: the server does not percent-decode query values yet, so "a@b.c" must
+ * arrive as typed). Spaces become %20.
+ */
+export function encodeQueryValue(v: string): string {
+  return encodeURIComponent(v).replace(/%(40|3A|2F|2C|3B|24|3F)/gi, (m) => decodeURIComponent(m));
+}
+
 /** Retry-After: delta-seconds or an HTTP date; seconds from now, or null. */
 export function parseRetryAfter(value: string | null | undefined, now = Date.now()): number | null {
   if (!value) return null;
@@ -159,10 +168,10 @@ export class Api {
   url(path: string, query?: RequestOptions["query"]): string {
     let u = this.base + path;
     if (query) {
-      const q = new URLSearchParams();
-      for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null && v !== "") q.set(k, String(v));
-      const s = q.toString();
-      if (s) u += `?${s}`;
+      const parts: string[] = [];
+      for (const [k, v] of Object.entries(query))
+        if (v !== undefined && v !== null && v !== "") parts.push(`${encodeQueryValue(k)}=${encodeQueryValue(String(v))}`);
+      if (parts.length) u += `?${parts.join("&")}`;
     }
     return u;
   }

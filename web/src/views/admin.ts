@@ -63,7 +63,7 @@ function userRow(ctx: RouteContext, u: User): HTMLElement {
   return h(
     "li",
     { class: "card user-row" },
-    h("h3", null, u.display_name, " ", h("span", { class: "muted" }, u.email)),
+    h("h2", { class: "h3" }, u.display_name, " ", h("span", { class: "muted" }, u.email)),
     h(
       "p",
       { class: "meta" },
