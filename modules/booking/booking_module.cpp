@@ -747,15 +747,22 @@ private:
         co_return std::move(*r);
     }
 
-    awaitable<response> confirm(request& req) {
+    using shard_step = awaitable<result<std::string>> (booking_module::*)(shard&, booking_row);
+
+    // Confirm and cancel: the caller's booking, one step on its event's shard, the new status.
+    awaitable<response> step_own_booking(request& req, shard_step step) {
         auto b = co_await own_booking(req);
         if (!b) co_return fail(req, error::not_found("no such booking"));
-        auto r = co_await ctx_.inventory.run_on(b->event_id, [this, b = *b](shard& s) -> awaitable<result<std::string>> {
-            co_return co_await confirm_on_shard(s, b);
+        auto r = co_await ctx_.inventory.run_on(b->event_id, [this, b = *b, step](shard& s) -> awaitable<result<std::string>> {
+            co_return co_await (this->*step)(s, b);
         });
         if (!r.ok()) co_return fail(req, r.err());
         b->status = *r;
         co_return response::ok(to_json(*b));
+    }
+
+    awaitable<response> confirm(request& req) {
+        co_return co_await step_own_booking(req, &booking_module::confirm_on_shard);
     }
 
     awaitable<result<std::string>> confirm_on_shard(shard& s, booking_row b) {
@@ -795,14 +802,7 @@ private:
     }
 
     awaitable<response> cancel(request& req) {
-        auto b = co_await own_booking(req);
-        if (!b) co_return fail(req, error::not_found("no such booking"));
-        auto r = co_await ctx_.inventory.run_on(b->event_id, [this, b = *b](shard& s) -> awaitable<result<std::string>> {
-            co_return co_await cancel_on_shard(s, b);
-        });
-        if (!r.ok()) co_return fail(req, r.err());
-        b->status = *r;
-        co_return response::ok(to_json(*b));
+        co_return co_await step_own_booking(req, &booking_module::cancel_on_shard);
     }
 
     awaitable<result<std::string>> cancel_on_shard(shard& s, booking_row b) {
