@@ -143,7 +143,7 @@ class Server:
             def serving():
                 try:
                     return self.get("/health", timeout=2).status == 200
-                except OSError:
+                except (OSError, http.client.HTTPException):
                     return False
             wait_until(serving, max(1.0, deadline - time.monotonic()), what="/health")
         return self

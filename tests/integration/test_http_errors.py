@@ -387,7 +387,7 @@ class HttpErrorsBase:
     def test_health_ready_metrics_openapi(self):
         secure = self.secure
         self.assertEqual(self.server.get("/health", secure=secure).status, 200)
-        wait_until(lambda: self.server.get("/ready", secure=secure).status == 200, 10,
+        wait_until(lambda: self.server.get("/ready", secure=secure).status == 200, 30,
                    what="/ready 200")
         r = self.server.get("/ready", secure=secure)
         self.assertEqual(r.json()["status"], "ready")
@@ -458,7 +458,7 @@ class RedirectMode(ServerTestCase):
 
     def test_probes_are_served_over_http(self):
         self.assertEqual(self.server.get("/health").status, 200)
-        wait_until(lambda: self.server.get("/ready").status == 200, 10, what="/ready")
+        wait_until(lambda: self.server.get("/ready").status == 200, 30, what="/ready")
 
 
 class RequestLog(unittest.TestCase):

@@ -62,7 +62,7 @@ class Outbox(unittest.TestCase):
     def test_publish_is_delivered_once(self):
         ev = write(self.server, "pub-1", publish=True)
         self.assertTrue(ev["event_id"])
-        wait_until(lambda: deliveries(self.server, "pub-1") == 1, 10, what="delivery")
+        wait_until(lambda: deliveries(self.server, "pub-1") == 1, 20, what="delivery")
         # A write without publish delivers nothing.
         self.assertEqual(write(self.server, "nopub-1")["event_id"], "")
         time.sleep(0.3)
@@ -95,7 +95,7 @@ class Outbox(unittest.TestCase):
             t.join(60)
         self.assertEqual(errors, [])
         for k in keys:
-            wait_until(lambda: deliveries(self.server, k) == 1, 10, what="delivery of " + k)
+            wait_until(lambda: deliveries(self.server, k) == 1, 20, what="delivery of " + k)
         self.server.stop()
         ids = db_rows(self.server.data_dir, "SELECT event_id FROM testkit_deliveries")
         self.assertEqual(len(ids), len(keys))
@@ -104,7 +104,7 @@ class Outbox(unittest.TestCase):
         t0 = time.monotonic()
         write(self.server, "tm-1", timer_ms=300)
         self.assertIsNone(kv(self.server, "tm-1.timer"))  # not before it is due
-        wait_until(lambda: kv(self.server, "tm-1.timer") == "fired", 10, what="timer fired")
+        wait_until(lambda: kv(self.server, "tm-1.timer") == "fired", 20, what="timer fired")
         self.assertGreaterEqual(time.monotonic() - t0, 0.25)
         self.server.stop()
         (done,), = db_rows(self.server.data_dir,
@@ -120,7 +120,7 @@ class Outbox(unittest.TestCase):
                                  "SELECT COUNT(*) FROM testkit_kv WHERE key = 'tm-restart.timer'"),
                          [(0,)], "timer fired before its time or during shutdown")
         srv = self.restart()
-        wait_until(lambda: kv(srv, "tm-restart.timer") == "fired", 15, what="timer after restart")
+        wait_until(lambda: kv(srv, "tm-restart.timer") == "fired", 30, what="timer after restart")
         srv.stop()
         (fired,), = db_rows(srv.data_dir,
                             "SELECT created_ms FROM testkit_kv WHERE key = 'tm-restart.timer'")
@@ -131,7 +131,7 @@ class Outbox(unittest.TestCase):
         self.server.kill()  # SIGKILL before it is due
         time.sleep(0.6)     # it falls due while nothing runs
         srv = self.restart()
-        wait_until(lambda: kv(srv, "tm-missed.timer") == "fired", 10, what="missed timer")
+        wait_until(lambda: kv(srv, "tm-missed.timer") == "fired", 20, what="missed timer")
         srv.stop()
 
     def test_event_survives_crash_between_commit_and_delivery(self):
@@ -147,7 +147,7 @@ class Outbox(unittest.TestCase):
         self.assertEqual(rows, [(ev["event_id"], None)])
         os.remove(block)
         srv = self.restart()
-        wait_until(lambda: deliveries(srv, "crash-1") == 1, 15, what="redelivery after restart")
+        wait_until(lambda: deliveries(srv, "crash-1") == 1, 30, what="redelivery after restart")
         time.sleep(0.3)
         self.assertEqual(deliveries(srv, "crash-1"), 1)
         srv.stop()
@@ -174,7 +174,7 @@ class Outbox(unittest.TestCase):
                          [(None,)])
         os.remove(block)
         srv = self.restart()
-        wait_until(lambda: deliveries(srv, "term-1") == 1, 15, what="redelivery after restart")
+        wait_until(lambda: deliveries(srv, "term-1") == 1, 30, what="redelivery after restart")
         srv.stop()
 
     def test_events_acknowledged_just_before_a_crash_are_delivered(self):
@@ -185,7 +185,7 @@ class Outbox(unittest.TestCase):
         self.server.kill()
         srv = self.restart()
         for k in keys:
-            wait_until(lambda: deliveries(srv, k) == 1, 15, what="delivery of " + k)
+            wait_until(lambda: deliveries(srv, k) == 1, 30, what="delivery of " + k)
         srv.stop()
         (n,), = db_rows(srv.data_dir, "SELECT COUNT(*) FROM testkit_deliveries")
         self.assertEqual(n, len(keys))

@@ -176,7 +176,7 @@ class Shutdown(unittest.TestCase):
 
         t = threading.Thread(target=writer)
         t.start()
-        wait_until(lambda: len(keys) >= 100, 30, what="100 writes")
+        wait_until(lambda: len(keys) >= 50, 60, what="50 writes")
         self.server.proc.send_signal(signal.SIGTERM)
         t.join(15)
         stop.set()
