@@ -1,3 +1,4 @@
+#include <boost/url/params_view.hpp>
 #include <boost/url/parse_query.hpp>
 #include <souk/http/json.hpp>
 #include <souk/http/request.hpp>
@@ -66,10 +67,13 @@ std::string_view request::param(std::string_view name) const {
 }
 
 std::optional<std::string> request::query_param(std::string_view name) const {
-    auto parsed = boost::urls::parse_query(query);
-    if (!parsed) return std::nullopt;
-    for (auto p : *parsed)
-        if (p.key == name) return std::string(p.value);
+    if (!boost::urls::parse_query(query)) return std::nullopt;
+    // Decoded, with '+' as a space as HTML forms send it.
+    boost::urls::encoding_opts opts;
+    opts.space_as_plus = true;
+    const boost::urls::params_view params(query, opts);
+    for (const auto& p : params)
+        if (p.key == name) return p.has_value ? p.value : std::string();
     return std::nullopt;
 }
 
