@@ -22,6 +22,8 @@ export function h<K extends keyof HTMLElementTagNameMap>(
         el.addEventListener(key.slice(2).toLowerCase(), value as Handler);
       } else if (key === "class") {
         el.className = String(value);
+      } else if (key === "value" && el instanceof HTMLInputElement) {
+        el.setAttribute("value", String(value)); // the default too: form.reset() returns to it
       } else if (key === "value" && "value" in el) {
         (el as unknown as { value: string }).value = String(value);
       } else if (key === "checked" && el instanceof HTMLInputElement) {

@@ -63,7 +63,7 @@ export async function homeView(ctx: RouteContext): Promise<Page> {
     cat.wrap,
     h("button", { type: "submit" }, "Search"),
   );
-  cat.input.addEventListener("change", () => navigate(hrefFor(1, search.input.value.trim(), cat.input.value)));
+  // No navigation on "change": keyboard users move through the options (WCAG 3.2.2).
 
   const results = h("section", { "aria-labelledby": "h-results", class: "results" });
   const load = async () => {
