@@ -55,8 +55,8 @@ export class ApiError extends Error {
 
 /**
  * A query value, percent-encoded only where RFC 3986 requires it in a query (`@ : / , ; $ ? !`
- * stay as they are: the server does not percent-decode query values yet, so "a@b.c" must
- * arrive as typed). Spaces become %20.
+ * stay readable, so an e-mail or an RFC 3339 time is sent as typed). Spaces become %20, `+`
+ * becomes %2B (the server reads `+` as a space).
  */
 export function encodeQueryValue(v: string): string {
   return encodeURIComponent(v).replace(/%(40|3A|2F|2C|3B|24|3F)/gi, (m) => decodeURIComponent(m));
