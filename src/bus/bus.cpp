@@ -11,7 +11,8 @@
 namespace souk::bus {
 
 namespace {
-constexpr int attempts_max = 20;
+// Redelivery backs off up to this; it never gives up (at least once means at least once).
+constexpr std::int64_t backoff_ms_max = 30'000;
 }
 
 bus::bus(boost::asio::any_io_executor ex, db::database& db) : ex_(std::move(ex)), db_(db) {}
@@ -66,28 +67,29 @@ std::int64_t bus::backlog() const {
 }
 
 boost::asio::awaitable<void> bus::deliver(event e, int attempt) {
-    bool all_ok = true;
-    for (const auto& s : subscribers_) {
-        if (s.type != "*" && s.type != e.type) continue;
-        try {
-            status st = co_await s.fn(e);
-            if (!st.ok()) {
+    for (;; ++attempt) {
+        bool all_ok = true;
+        for (const auto& s : subscribers_) {
+            if (s.type != "*" && s.type != e.type) continue;
+            try {
+                status st = co_await s.fn(e);
+                if (!st.ok()) {
+                    all_ok = false;
+                    log::warn("subscriber failed", {{"subscriber", s.name}, {"event", e.id},
+                                                    {"error", st.err().code}, {"attempt", attempt}});
+                }
+            } catch (const std::exception& ex) {
                 all_ok = false;
-                log::warn("subscriber failed", {{"subscriber", s.name}, {"event", e.id},
-                                                {"error", st.err().code}});
+                log::error("subscriber threw",
+                           {{"subscriber", s.name}, {"event", e.id}, {"what", ex.what()}});
             }
-        } catch (const std::exception& ex) {
-            all_ok = false;
-            log::error("subscriber threw",
-                       {{"subscriber", s.name}, {"event", e.id}, {"what", ex.what()}});
         }
-    }
-    if (!all_ok && attempt + 1 < attempts_max) {
-        // Back off and deliver again; subscribers deduplicate on the event id.
-        boost::asio::steady_timer t(ex_, std::chrono::milliseconds(100 << std::min(attempt, 8)));
+        if (all_ok) break;
+        // Back off and deliver again (every subscriber: they deduplicate on the event id).
+        const auto backoff =
+            std::min<std::int64_t>(backoff_ms_max, std::int64_t{100} << std::min(attempt, 12));
+        boost::asio::steady_timer t(ex_, std::chrono::milliseconds(backoff));
         co_await t.async_wait(boost::asio::use_awaitable);
-        co_await deliver(std::move(e), attempt + 1);
-        co_return;
     }
     mark_delivered(e.id);
     std::lock_guard lock(mu_);
