@@ -10,8 +10,8 @@
 #include <souk/db/database.hpp>
 #include <souk/http/idempotency.hpp>
 #include <souk/http/rate_limit.hpp>
-#include <souk/inventory/engine.hpp>
 #include <souk/http/router.hpp>
+#include <souk/inventory/engine.hpp>
 #include <souk/mail/mailer.hpp>
 #include <souk/sched/scheduler.hpp>
 #include <string>
@@ -46,12 +46,11 @@ struct context {
 // A bounded context. main builds each with the context; it registers routes, subscribes to
 // events and timers. `ready` is awaited before /ready turns 200 (e.g. rebuilding memory state).
 class module {
-public:
+  public:
     virtual ~module() = default;
     virtual std::string_view name() const = 0;
     virtual boost::asio::awaitable<void> ready() { co_return; }
     virtual void stop() {}
 };
-
 
 }  // namespace souk

@@ -25,9 +25,13 @@ using http::request;
 using http::response;
 using inventory::shard;
 
-response fail(const request& req, const error& e) { return response::fail(e, req.request_id); }
+response fail(const request& req, const error& e) {
+    return response::fail(e, req.request_id);
+}
 
-std::string rfc3339(std::int64_t ms) { return format_rfc3339(sys_time(std::chrono::milliseconds(ms))); }
+std::string rfc3339(std::int64_t ms) {
+    return format_rfc3339(sys_time(std::chrono::milliseconds(ms)));
+}
 
 boost::json::object money(std::int64_t amount, const std::string& currency) {
     return {{"amount", amount}, {"currency", currency}};
@@ -44,12 +48,14 @@ std::string slugify(std::string_view title) {
         }
         if (out.size() >= 80) break;
     }
-    while (!out.empty() && out.back() == '-') out.pop_back();
+    while (!out.empty() && out.back() == '-')
+        out.pop_back();
     return out.empty() ? "event" : out;
 }
 
 struct event_row {
-    std::string id, tenant_id, organizer_id, slug, title, description, category, venue, currency, status;
+    std::string id, tenant_id, organizer_id, slug, title, description, category, venue, currency,
+        status;
     std::int64_t starts_ms = 0, sale_starts_ms = 0, max_per_user = 1, created_ms = 0;
     bool deleted = false;
 };
@@ -78,13 +84,13 @@ constexpr const char* booking_cols =
     "expires_ms, created_ms";
 
 event_row read_event(db::statement& st) {
-    return {st.text(0),  st.text(1),  st.text(2),  st.text(3),  st.text(4),
-            st.text(5),  st.text(6),  st.text(7),  st.text(8),  st.text(9),
+    return {st.text(0),   st.text(1),   st.text(2),   st.text(3),   st.text(4),
+            st.text(5),   st.text(6),   st.text(7),   st.text(8),   st.text(9),
             st.int64(10), st.int64(11), st.int64(12), st.int64(13), st.int64(14) != 0};
 }
 
 booking_row read_booking(db::statement& st) {
-    return {st.text(0), st.text(1), st.text(2),  st.text(3),  st.text(4),  st.text(5),
+    return {st.text(0), st.text(1), st.text(2),  st.text(3),  st.text(4),   st.text(5),
             st.text(6), st.text(7), st.int64(8), st.int64(9), st.int64(10), st.int64(11)};
 }
 
@@ -124,8 +130,10 @@ boost::json::object to_json(const booking_row& b) {
             {"created_at", rfc3339(b.created_ms)}};
 }
 
-std::optional<event_row> find_event(db::connection& c, std::string_view where, std::string_view key) {
-    auto& st = c.prepare(std::string("SELECT ") + event_cols + " FROM events WHERE " + std::string(where));
+std::optional<event_row> find_event(db::connection& c, std::string_view where,
+                                    std::string_view key) {
+    auto& st =
+        c.prepare(std::string("SELECT ") + event_cols + " FROM events WHERE " + std::string(where));
     st.bind(1, key);
     std::optional<event_row> out;
     if (st.step()) out = read_event(st);
@@ -140,7 +148,8 @@ std::vector<show_row> find_shows(db::connection& c, std::string_view event_id) {
     st.bind(1, event_id);
     std::vector<show_row> out;
     while (st.step())
-        out.push_back({st.text(0), st.text(1), st.int64(2), st.int64(3), st.int64(4), st.int64(5) != 0});
+        out.push_back(
+            {st.text(0), st.text(1), st.int64(2), st.int64(3), st.int64(4), st.int64(5) != 0});
     st.reset();
     return out;
 }
@@ -163,8 +172,12 @@ void move_seats(db::tx& t, const std::string& zone_id, std::int64_t held_delta,
 }
 
 boost::json::object event_payload(const booking_row& b) {
-    return {{"booking_id", b.id}, {"user_id", b.user_id}, {"event_id", b.event_id},
-            {"show_id", b.show_id}, {"zone_id", b.zone_id}, {"quantity", b.quantity},
+    return {{"booking_id", b.id},
+            {"user_id", b.user_id},
+            {"event_id", b.event_id},
+            {"show_id", b.show_id},
+            {"zone_id", b.zone_id},
+            {"quantity", b.quantity},
             {"amount", money(b.amount, b.currency)}};
 }
 
@@ -176,7 +189,7 @@ struct reserve_outcome {
 };
 
 class booking_module final : public module {
-public:
+  public:
     explicit booking_module(context& ctx) : ctx_(ctx), release_timer_(ctx.executors.front()) {
         const auto& cfg = ctx.cfg.raw.at("booking").get_object();
         hold_ms_ = cfg.at("hold_seconds").to_number<std::int64_t>() * 1000;
@@ -204,52 +217,75 @@ public:
         release_timer_.cancel();
     }
 
-private:
+  private:
     void add_routes() {
         auto& r = ctx_.router;
         auto bind = [this](awaitable<response> (booking_module::*fn)(request&)) {
             return [this, fn](request& req) { return (this->*fn)(req); };
         };
         const std::vector<std::string> organizers{"organizer", "admin"};
-        r.get("/api/v1/events", {.summary = "Published events, soonest first"}, bind(&booking_module::list_events));
-        r.get("/api/v1/events/{slug}", {.summary = "An event with its shows"}, bind(&booking_module::get_event));
-        r.post("/api/v1/events", identity::require_roles(organizers, {.summary = "Create an event"}),
+        r.get("/api/v1/events", {.summary = "Published events, soonest first"},
+              bind(&booking_module::list_events));
+        r.get("/api/v1/events/{slug}", {.summary = "An event with its shows"},
+              bind(&booking_module::get_event));
+        r.post("/api/v1/events",
+               identity::require_roles(organizers, {.summary = "Create an event"}),
                bind(&booking_module::create_event));
-        r.put("/api/v1/events/{slug}", identity::require_roles(organizers, {.summary = "Update an event"}),
+        r.put("/api/v1/events/{slug}",
+              identity::require_roles(organizers, {.summary = "Update an event"}),
               bind(&booking_module::update_event));
-        r.del("/api/v1/events/{slug}", identity::require_roles(organizers, {.summary = "Delete an event (soft)"}),
+        r.del("/api/v1/events/{slug}",
+              identity::require_roles(organizers, {.summary = "Delete an event (soft)"}),
               bind(&booking_module::delete_event));
-        r.post("/api/v1/events/{slug}/publish", identity::require_roles(organizers, {.summary = "Publish an event"}),
+        r.post("/api/v1/events/{slug}/publish",
+               identity::require_roles(organizers, {.summary = "Publish an event"}),
                bind(&booking_module::publish_event));
-        r.get("/api/v1/events/{slug}/shows", {.summary = "An event's shows"}, bind(&booking_module::list_shows));
-        r.post("/api/v1/events/{slug}/shows", identity::require_roles(organizers, {.summary = "Add a show"}),
+        r.get("/api/v1/events/{slug}/shows", {.summary = "An event's shows"},
+              bind(&booking_module::list_shows));
+        r.post("/api/v1/events/{slug}/shows",
+               identity::require_roles(organizers, {.summary = "Add a show"}),
                bind(&booking_module::create_show));
-        r.get("/api/v1/shows/{id}/zones", {.summary = "Zones with live availability"}, bind(&booking_module::list_zones));
-        r.post("/api/v1/shows/{id}/zones", identity::require_roles(organizers, {.summary = "Add a zone"}),
+        r.get("/api/v1/shows/{id}/zones", {.summary = "Zones with live availability"},
+              bind(&booking_module::list_zones));
+        r.post("/api/v1/shows/{id}/zones",
+               identity::require_roles(organizers, {.summary = "Add a zone"}),
                bind(&booking_module::create_zone));
         r.post("/api/v1/bookings/reserve",
-               identity::require_user({.idempotent = true, .idempotency_in_job = true, .rate_class = "reserve",
+               identity::require_user({.idempotent = true,
+                                       .idempotency_in_job = true,
+                                       .rate_class = "reserve",
                                        .summary = "Hold seats (Idempotency-Key required)"}),
                bind(&booking_module::reserve));
-        r.post("/api/v1/bookings/{id}/confirm", identity::require_user({.summary = "Confirm a held booking"}),
+        r.post("/api/v1/bookings/{id}/confirm",
+               identity::require_user({.summary = "Confirm a held booking"}),
                bind(&booking_module::confirm));
-        r.post("/api/v1/bookings/{id}/cancel", identity::require_user({.summary = "Cancel a booking"}),
+        r.post("/api/v1/bookings/{id}/cancel",
+               identity::require_user({.summary = "Cancel a booking"}),
                bind(&booking_module::cancel));
         r.get("/api/v1/bookings", identity::require_user({.summary = "The caller's bookings"}),
               bind(&booking_module::list_bookings));
-        r.get("/api/v1/bookings/pending", identity::require_user({.summary = "The caller's held bookings"}),
+        r.get("/api/v1/bookings/pending",
+              identity::require_user({.summary = "The caller's held bookings"}),
               bind(&booking_module::list_pending));
-        r.get("/api/v1/bookings/{id}", identity::require_user({.summary = "One of the caller's bookings"}),
+        r.get("/api/v1/bookings/{id}",
+              identity::require_user({.summary = "One of the caller's bookings"}),
               bind(&booking_module::get_booking));
-        r.get("/api/v1/bookings/{id}/ticket", identity::require_user({.summary = "The e-ticket with its QR code"}),
+        r.get("/api/v1/bookings/{id}/ticket",
+              identity::require_user({.summary = "The e-ticket with its QR code"}),
               bind(&booking_module::get_ticket));
-        r.post("/api/v1/tickets/verify", identity::require_roles(organizers, {.summary = "Check a ticket in at the door"}),
+        r.post("/api/v1/tickets/verify",
+               identity::require_roles(organizers, {.summary = "Check a ticket in at the door"}),
                bind(&booking_module::verify_ticket));
-        r.put("/api/v1/shows/{id}/queue", identity::require_roles(organizers, {.summary = "Turn the waiting room on or off"}),
+        r.put("/api/v1/shows/{id}/queue",
+              identity::require_roles(organizers, {.summary = "Turn the waiting room on or off"}),
               bind(&booking_module::set_queue));
-        r.post("/api/v1/queue/join", identity::require_user({.rate_class = "queue", .summary = "Join a show's waiting room"}),
+        r.post("/api/v1/queue/join",
+               identity::require_user(
+                   {.rate_class = "queue", .summary = "Join a show's waiting room"}),
                bind(&booking_module::join_queue));
-        r.get("/api/v1/queue/status", identity::require_user({.rate_class = "queue", .summary = "Position, or the queue pass"}),
+        r.get("/api/v1/queue/status",
+              identity::require_user(
+                  {.rate_class = "queue", .summary = "Position, or the queue pass"}),
               bind(&booking_module::queue_status));
     }
 
@@ -260,16 +296,18 @@ private:
     // ---- events -----------------------------------------------------------------------------
 
     awaitable<response> list_events(request& req) {
-        const auto page = std::max<std::int64_t>(1, std::atoll(req.query_param("page").value_or("1").c_str()));
-        const auto per_page =
-            std::clamp<std::int64_t>(std::atoll(req.query_param("per_page").value_or("20").c_str()), 1, 100);
+        const auto page =
+            std::max<std::int64_t>(1, std::atoll(req.query_param("page").value_or("1").c_str()));
+        const auto per_page = std::clamp<std::int64_t>(
+            std::atoll(req.query_param("per_page").value_or("20").c_str()), 1, 100);
         const auto q = req.query_param("q");
         const auto category = req.query_param("category");
         sys_time from{}, to{};
         const auto from_s = req.query_param("from"), to_s = req.query_param("to");
         if ((from_s && !parse_rfc3339(*from_s, from)) || (to_s && !parse_rfc3339(*to_s, to)))
-            co_return fail(req, error::validation(from_s && !parse_rfc3339(*from_s, from) ? "from" : "to",
-                                                  "must be an RFC 3339 time"));
+            co_return fail(
+                req, error::validation(from_s && !parse_rfc3339(*from_s, from) ? "from" : "to",
+                                       "must be an RFC 3339 time"));
         std::string where = "{tenant} AND status = 'published' AND deleted_ms IS NULL";
         if (q) where += " AND (title LIKE ?2 OR description LIKE ?2)";
         if (category) where += " AND category = ?3";
@@ -296,24 +334,29 @@ private:
             count.stmt().step();
             p.total = count.stmt().int64(0);
             count.stmt().reset();
-            identity::tenant_query list(c, tenant, std::string("SELECT ") + event_cols + " FROM events WHERE " +
-                                                        where + " ORDER BY starts_ms, id LIMIT ?6 OFFSET ?7");
+            identity::tenant_query list(c, tenant,
+                                        std::string("SELECT ") + event_cols +
+                                            " FROM events WHERE " + where +
+                                            " ORDER BY starts_ms, id LIMIT ?6 OFFSET ?7");
             bind_filters(list.stmt());
             list.stmt().bind(6, per_page);
             list.stmt().bind(7, (page - 1) * per_page);
-            while (list.stmt().step()) p.events.push_back(read_event(list.stmt()));
+            while (list.stmt().step())
+                p.events.push_back(read_event(list.stmt()));
             list.stmt().reset();
             return p;
         });
         if (!r.ok()) co_return fail(req, r.err());
         boost::json::array items;
-        for (const auto& e : r->events) items.push_back(to_json(e));
+        for (const auto& e : r->events)
+            items.push_back(to_json(e));
         co_return response::list(items, page, per_page, r->total);
     }
 
     // An event by slug or id, visible to the caller: published ones to everyone, drafts to
     // their organizer and admins. Others get nullopt (404).
-    awaitable<std::optional<event_row>> visible_event(const request& req, std::string key, bool must_own) {
+    awaitable<std::optional<event_row>> visible_event(const request& req, std::string key,
+                                                      bool must_own) {
         auto r = co_await ctx_.db.read<std::optional<event_row>>(
             [key](db::connection& c) -> result<std::optional<event_row>> {
                 return find_event(c, "slug = ?1 OR id = ?1", key);
@@ -324,7 +367,8 @@ private:
         const bool owner = req.caller && identity::owns_or_admin(req, e.organizer_id);
         if (must_own && !owner) co_return std::nullopt;
         if (e.status != "published" && !owner) co_return std::nullopt;
-        if (e.tenant_id != tenant_of(req) && !(req.caller && req.caller->has_role("admin"))) co_return std::nullopt;
+        if (e.tenant_id != tenant_of(req) && !(req.caller && req.caller->has_role("admin")))
+            co_return std::nullopt;
         co_return std::move(*r);
     }
 
@@ -340,11 +384,14 @@ private:
         auto e = co_await visible_event(req, std::string(req.param("slug")), false);
         if (!e) co_return fail(req, error::not_found("no such event"));
         auto shows = co_await ctx_.db.read<std::vector<show_row>>(
-            [id = e->id](db::connection& c) -> result<std::vector<show_row>> { return find_shows(c, id); });
+            [id = e->id](db::connection& c) -> result<std::vector<show_row>> {
+                return find_shows(c, id);
+            });
         if (!shows.ok()) co_return fail(req, shows.err());
         auto out = to_json(*e);
         boost::json::array arr;
-        for (const auto& s : *shows) arr.push_back(to_json(s));
+        for (const auto& s : *shows)
+            arr.push_back(to_json(s));
         out["shows"] = std::move(arr);
         co_return response::ok(out);
     }
@@ -365,16 +412,21 @@ private:
         out.category = f.optional_string("category", 60);
         out.venue = f.optional_string("venue", 200);
         out.currency = f.optional_string("currency", 3);
-        out.max_per_user = create ? f.required_int("max_per_user", 1, 100000) : f.optional_int("max_per_user", 1, 100000);
-        for (auto [key, slot] : {std::pair{"starts_at", &out.starts_ms}, std::pair{"sale_starts_at", &out.sale_starts_ms}}) {
+        out.max_per_user = create ? f.required_int("max_per_user", 1, 100000)
+                                  : f.optional_int("max_per_user", 1, 100000);
+        for (auto [key, slot] : {std::pair{"starts_at", &out.starts_ms},
+                                 std::pair{"sale_starts_at", &out.sale_starts_ms}}) {
             auto text = create ? f.required_string(key, 1, 64) : f.optional_string(key, 64);
             if (!text) continue;
             sys_time t;
-            if (!parse_rfc3339(*text, t)) f.fail(key, "must be an RFC 3339 time");
-            else *slot = t.time_since_epoch().count();
+            if (!parse_rfc3339(*text, t))
+                f.fail(key, "must be an RFC 3339 time");
+            else
+                *slot = t.time_since_epoch().count();
         }
         if (out.title && out.title->empty()) f.fail("title", "must not be empty");
-        if (out.currency && out.currency->size() != 3) f.fail("currency", "must be a 3-letter code");
+        if (out.currency && out.currency->size() != 3)
+            f.fail("currency", "must be a 3-letter code");
         if (out.starts_ms && out.sale_starts_ms && *out.sale_starts_ms > *out.starts_ms)
             f.fail("sale_starts_at", "must not be after starts_at");
         if (auto s = f.check(); !s.ok()) return s.err();
@@ -398,7 +450,8 @@ private:
         e.sale_starts_ms = *fields->sale_starts_ms;
         e.max_per_user = *fields->max_per_user;
         e.created_ms = ctx_.clock.now_ms();
-        auto r = co_await ctx_.db.writer().write<event_row>([e](db::tx& t) mutable -> result<event_row> {
+        auto r = co_await ctx_.db.writer().write<event_row>([e](db::tx& t) mutable
+                                                            -> result<event_row> {
             const std::string base = slugify(e.title);
             e.slug = base;
             for (int n = 2;; ++n) {
@@ -409,14 +462,17 @@ private:
                 if (!taken) break;
                 e.slug = base + "-" + std::to_string(n);
             }
-            t.prepare("INSERT INTO events (id, tenant_id, organizer_id, slug, title, description, category, "
-                      "venue, starts_ms, sale_starts_ms, max_per_user, currency, status, created_ms, "
-                      "updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?)")
-                .bind_all(e.id, e.tenant_id, e.organizer_id, e.slug, e.title, e.description, e.category,
-                          e.venue, e.starts_ms, e.sale_starts_ms, e.max_per_user, e.currency, e.created_ms,
-                          e.created_ms)
+            t.prepare(
+                 "INSERT INTO events (id, tenant_id, organizer_id, slug, title, description, "
+                 "category, "
+                 "venue, starts_ms, sale_starts_ms, max_per_user, currency, status, created_ms, "
+                 "updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?)")
+                .bind_all(e.id, e.tenant_id, e.organizer_id, e.slug, e.title, e.description,
+                          e.category, e.venue, e.starts_ms, e.sale_starts_ms, e.max_per_user,
+                          e.currency, e.created_ms, e.created_ms)
                 .run();
-            t.publish("booking.event_created", {{"event_id", e.id}, {"organizer_id", e.organizer_id}});
+            t.publish("booking.event_created",
+                      {{"event_id", e.id}, {"organizer_id", e.organizer_id}});
             return e;
         });
         if (!r.ok()) co_return fail(req, r.err());
@@ -442,8 +498,10 @@ private:
             co_return fail(req, error::validation("sale_starts_at", "must not be after starts_at"));
         auto audit = audit_of(req, "booking.event_updated", u.id);
         auto r = co_await ctx_.db.writer().write<bool>([u, audit](db::tx& t) -> result<bool> {
-            t.prepare("UPDATE events SET title = ?, description = ?, category = ?, venue = ?, currency = ?, "
-                      "starts_ms = ?, sale_starts_ms = ?, max_per_user = ?, updated_ms = ? WHERE id = ?")
+            t.prepare(
+                 "UPDATE events SET title = ?, description = ?, category = ?, venue = ?, currency "
+                 "= ?, "
+                 "starts_ms = ?, sale_starts_ms = ?, max_per_user = ?, updated_ms = ? WHERE id = ?")
                 .bind_all(u.title, u.description, u.category, u.venue, u.currency, u.starts_ms,
                           u.sale_starts_ms, u.max_per_user, t.now_ms(), u.id)
                 .run();
@@ -474,11 +532,14 @@ private:
         auto e = co_await visible_event(req, std::string(req.param("slug")), true);
         if (!e) co_return fail(req, error::not_found("no such event"));
         auto audit = audit_of(req, "booking.event_deleted", e->id);
-        auto r = co_await ctx_.db.writer().write<bool>([id = e->id, audit](db::tx& t) -> result<bool> {
-            t.prepare("UPDATE events SET deleted_ms = ?1, updated_ms = ?1 WHERE id = ?2").bind_all(t.now_ms(), id).run();
-            t.audit(audit);
-            return true;
-        });
+        auto r =
+            co_await ctx_.db.writer().write<bool>([id = e->id, audit](db::tx& t) -> result<bool> {
+                t.prepare("UPDATE events SET deleted_ms = ?1, updated_ms = ?1 WHERE id = ?2")
+                    .bind_all(t.now_ms(), id)
+                    .run();
+                t.audit(audit);
+                return true;
+            });
         if (!r.ok()) co_return fail(req, r.err());
         catalog_.update_event_shows(e->id, [](show_info& s) { s.deleted = true; });
         co_return response::ok(boost::json::object{{"id", e->id}, {"deleted", true}});
@@ -488,12 +549,15 @@ private:
         auto e = co_await visible_event(req, std::string(req.param("slug")), true);
         if (!e) co_return fail(req, error::not_found("no such event"));
         auto audit = audit_of(req, "booking.event_published", e->id);
-        auto r = co_await ctx_.db.writer().write<bool>([id = e->id, audit](db::tx& t) -> result<bool> {
-            t.prepare("UPDATE events SET status = 'published', updated_ms = ? WHERE id = ?").bind_all(t.now_ms(), id).run();
-            t.audit(audit);
-            t.publish("booking.event_published", {{"event_id", id}});
-            return true;
-        });
+        auto r =
+            co_await ctx_.db.writer().write<bool>([id = e->id, audit](db::tx& t) -> result<bool> {
+                t.prepare("UPDATE events SET status = 'published', updated_ms = ? WHERE id = ?")
+                    .bind_all(t.now_ms(), id)
+                    .run();
+                t.audit(audit);
+                t.publish("booking.event_published", {{"event_id", id}});
+                return true;
+            });
         if (!r.ok()) co_return fail(req, r.err());
         catalog_.update_event_shows(e->id, [](show_info& s) { s.published = true; });
         e->status = "published";
@@ -507,10 +571,13 @@ private:
         auto e = co_await visible_event(req, std::string(req.param("slug")), false);
         if (!e) co_return fail(req, error::not_found("no such event"));
         auto shows = co_await ctx_.db.read<std::vector<show_row>>(
-            [id = e->id](db::connection& c) -> result<std::vector<show_row>> { return find_shows(c, id); });
+            [id = e->id](db::connection& c) -> result<std::vector<show_row>> {
+                return find_shows(c, id);
+            });
         if (!shows.ok()) co_return fail(req, shows.err());
         boost::json::array arr;
-        for (const auto& s : *shows) arr.push_back(to_json(s));
+        for (const auto& s : *shows)
+            arr.push_back(to_json(s));
         co_return response::ok(arr);
     }
 
@@ -527,9 +594,13 @@ private:
         if (ends && !parse_rfc3339(*ends, en)) f.fail("ends_at", "must be an RFC 3339 time");
         if (starts && ends && en < st) f.fail("ends_at", "must not be before starts_at");
         if (auto s = f.check(); !s.ok()) co_return fail(req, s.err());
-        show_row s{new_id("shw"), e->id, st.time_since_epoch().count(), en.time_since_epoch().count(), 60, false};
+        show_row s{
+            new_id("shw"), e->id, st.time_since_epoch().count(), en.time_since_epoch().count(), 60,
+            false};
         auto r = co_await ctx_.db.writer().write<bool>([s](db::tx& t) -> result<bool> {
-            t.prepare("INSERT INTO shows (id, event_id, starts_ms, ends_ms, created_ms) VALUES (?, ?, ?, ?, ?)")
+            t.prepare(
+                 "INSERT INTO shows (id, event_id, starts_ms, ends_ms, created_ms) VALUES (?, ?, "
+                 "?, ?, ?)")
                 .bind_all(s.id, s.event_id, s.starts_ms, s.ends_ms, t.now_ms())
                 .run();
             return true;
@@ -549,32 +620,39 @@ private:
             co_return fail(req, error::not_found("no such show"));
         auto zones = co_await ctx_.db.read<std::vector<zone_row>>(
             [show_id](db::connection& c) -> result<std::vector<zone_row>> {
-                auto& st = c.prepare("SELECT id, show_id, event_id, name, currency, price_amount, capacity FROM "
-                                     "zones WHERE show_id = ? ORDER BY created_ms, id");
+                auto& st = c.prepare(
+                    "SELECT id, show_id, event_id, name, currency, price_amount, capacity FROM "
+                    "zones WHERE show_id = ? ORDER BY created_ms, id");
                 st.bind(1, show_id);
                 std::vector<zone_row> out;
                 while (st.step())
-                    out.push_back({st.text(0), st.text(1), st.text(2), st.text(3), st.text(4), st.int64(5), st.int64(6)});
+                    out.push_back({st.text(0), st.text(1), st.text(2), st.text(3), st.text(4),
+                                   st.int64(5), st.int64(6)});
                 st.reset();
                 return out;
             });
         if (!zones.ok()) co_return fail(req, zones.err());
         // Availability is live: read from the shard that owns the event.
         auto ids = std::make_shared<std::vector<std::string>>();
-        for (const auto& z : *zones) ids->push_back(z.id);
-        auto available = co_await ctx_.inventory.run_on(show->event_id, [ids](shard& s) -> awaitable<std::vector<std::int64_t>> {
-            std::vector<std::int64_t> out;
-            for (const auto& id : *ids) {
-                const auto* r = s.resource(id);
-                out.push_back(r ? r->available() : 0);
-            }
-            co_return out;
-        });
+        for (const auto& z : *zones)
+            ids->push_back(z.id);
+        auto available = co_await ctx_.inventory.run_on(
+            show->event_id, [ids](shard& s) -> awaitable<std::vector<std::int64_t>> {
+                std::vector<std::int64_t> out;
+                for (const auto& id : *ids) {
+                    const auto* r = s.resource(id);
+                    out.push_back(r ? r->available() : 0);
+                }
+                co_return out;
+            });
         boost::json::array arr;
         for (std::size_t i = 0; i < zones->size(); ++i) {
             const auto& z = (*zones)[i];
-            arr.push_back({{"id", z.id}, {"show_id", z.show_id}, {"name", z.name},
-                           {"price", money(z.price_amount, z.currency)}, {"capacity", z.capacity},
+            arr.push_back({{"id", z.id},
+                           {"show_id", z.show_id},
+                           {"name", z.name},
+                           {"price", money(z.price_amount, z.currency)},
+                           {"capacity", z.capacity},
                            {"available", available[i]}});
         }
         co_return response::ok(arr);
@@ -598,16 +676,20 @@ private:
             json::fields pf(*price);
             amount = pf.required_int("amount", 0, 100'000'000'00);
             if (auto c = pf.optional_string("currency", 3)) currency = *c;
-            if (!pf.check().ok() || currency.size() != 3) f.fail("price", "must be {amount >= 0, currency}");
+            if (!pf.check().ok() || currency.size() != 3)
+                f.fail("price", "must be {amount >= 0, currency}");
         } else {
             amount = f.required_int("price", 0, 100'000'000'00);
         }
         if (auto s = f.check(); !s.ok()) co_return fail(req, s.err());
         zone_row z{new_id("zon"), show_id, show->event_id, *name, currency, *amount, *capacity};
         auto r = co_await ctx_.db.writer().write<bool>([z](db::tx& t) -> result<bool> {
-            t.prepare("INSERT INTO zones (id, show_id, event_id, name, price_amount, currency, capacity, created_ms) "
-                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-                .bind_all(z.id, z.show_id, z.event_id, z.name, z.price_amount, z.currency, z.capacity, t.now_ms())
+            t.prepare(
+                 "INSERT INTO zones (id, show_id, event_id, name, price_amount, currency, "
+                 "capacity, created_ms) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+                .bind_all(z.id, z.show_id, z.event_id, z.name, z.price_amount, z.currency,
+                          z.capacity, t.now_ms())
                 .run();
             return true;
         });
@@ -617,9 +699,12 @@ private:
             s.set_resource(z.id, z.capacity);
             co_return true;
         });
-        co_return response::ok(boost::json::object{{"id", z.id}, {"show_id", z.show_id}, {"name", z.name},
+        co_return response::ok(boost::json::object{{"id", z.id},
+                                                   {"show_id", z.show_id},
+                                                   {"name", z.name},
                                                    {"price", money(z.price_amount, z.currency)},
-                                                   {"capacity", z.capacity}, {"available", z.capacity}},
+                                                   {"capacity", z.capacity},
+                                                   {"available", z.capacity}},
                                201);
     }
 
@@ -637,10 +722,12 @@ private:
         auto zone = catalog_.zone(*zone_id);
         if (!show || show->deleted || !show->published || show->tenant_id != req.caller->tenant)
             co_return fail(req, error::not_found("no such show"));
-        if (!zone || zone->show_id != show->id) co_return fail(req, error::not_found("no such zone in this show"));
+        if (!zone || zone->show_id != show->id)
+            co_return fail(req, error::not_found("no such zone in this show"));
         const auto now = ctx_.clock.now_ms();
         if (now < show->sale_starts_ms)
-            co_return fail(req, error::conflict("SALE_NOT_OPEN", "sales open at " + rfc3339(show->sale_starts_ms)));
+            co_return fail(req, error::conflict("SALE_NOT_OPEN",
+                                                "sales open at " + rfc3339(show->sale_starts_ms)));
         if (show->queue_enabled && !queue_pass_ok(req, *show))
             co_return fail(req, error{403, "QUEUE_PASS_REQUIRED", "join the waiting room first"});
 
@@ -657,11 +744,13 @@ private:
         b.status = "reserved";
         b.created_ms = now;
         b.expires_ms = now + hold_ms_;
-        const std::string created_body = json::serialize(boost::json::object{{"success", true}, {"data", to_json(b)}});
+        const std::string created_body =
+            json::serialize(boost::json::object{{"success", true}, {"data", to_json(b)}});
         const http::idempotency_ticket ticket = *req.idempotency;
         const std::int64_t limit = show->max_per_user;
         auto outcome = co_await ctx_.inventory.run_on(
-            b.event_id, [this, b, created_body, ticket, limit](shard& s) -> awaitable<result<reserve_outcome>> {
+            b.event_id,
+            [this, b, created_body, ticket, limit](shard& s) -> awaitable<result<reserve_outcome>> {
                 co_return co_await reserve_on_shard(s, b, created_body, ticket, limit);
             });
         if (!outcome.ok()) {
@@ -669,7 +758,8 @@ private:
             // sold the zone out, or count against the caller's limit): its stored answer wins.
             if (outcome.err().status == 409) {
                 auto stored = co_await ctx_.db.read<std::optional<http::stored_response>>(
-                    [ticket, now](db::connection& c) -> result<std::optional<http::stored_response>> {
+                    [ticket,
+                     now](db::connection& c) -> result<std::optional<http::stored_response>> {
                         return http::idempotency_lookup(c, ticket, now);
                     });
                 if (stored.ok() && *stored) {
@@ -690,40 +780,53 @@ private:
 
     // On the event's shard: take the seats, persist, answer only after the commit.
     awaitable<result<reserve_outcome>> reserve_on_shard(shard& s, booking_row b, std::string body,
-                                                        http::idempotency_ticket ticket, std::int64_t limit) {
+                                                        http::idempotency_ticket ticket,
+                                                        std::int64_t limit) {
         const inventory::hold h{b.id, b.zone_id, b.quantity, b.user_id, b.event_id, b.expires_ms};
         switch (s.try_hold(h, limit)) {
-            case inventory::refusal::none: break;
+            case inventory::refusal::none:
+                break;
             case inventory::refusal::insufficient:
-                co_return error::conflict("INSUFFICIENT_STOCK", "not enough seats left in this zone");
+                co_return error::conflict("INSUFFICIENT_STOCK",
+                                          "not enough seats left in this zone");
             case inventory::refusal::limit_exceeded:
-                co_return error::conflict("USER_LIMIT_EXCEEDED", "this would exceed the per-person limit for the event");
-            default: co_return error::not_found("no such zone");
+                co_return error::conflict("USER_LIMIT_EXCEEDED",
+                                          "this would exceed the per-person limit for the event");
+            default:
+                co_return error::not_found("no such zone");
         }
-        auto committed = co_await ctx_.db.writer().write<reserve_outcome>(
-            [b, body, ticket](db::tx& t) -> result<reserve_outcome> {
-                // A retry of a request that already took effect: answer as the first time did.
-                if (auto stored = http::idempotency_lookup(t.conn(), ticket, t.now_ms())) {
-                    if (stored->request_hash != ticket.request_hash)
-                        return error{422, "IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used with another request"};
-                    return reserve_outcome{stored->status, stored->body, stored->content_type, true};
-                }
-                t.prepare("INSERT INTO bookings (id, tenant_id, user_id, event_id, show_id, zone_id, quantity, "
-                          "amount, currency, status, expires_ms, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, "
-                          "?, ?, ?, 'reserved', ?, ?, ?)")
-                    .bind_all(b.id, b.tenant_id, b.user_id, b.event_id, b.show_id, b.zone_id, b.quantity,
-                              b.amount, b.currency, b.expires_ms, b.created_ms, b.created_ms)
-                    .run();
-                move_seats(t, b.zone_id, b.quantity, 0);
-                t.publish("booking.created", event_payload(b));
-                http::idempotency_record(t, ticket, 201, "application/json", body);
-                return reserve_outcome{201, body, "application/json", false};
-            });
+        auto committed = co_await ctx_.db.writer().write<reserve_outcome>([b, body,
+                                                                           ticket](db::tx& t)
+                                                                              -> result<
+                                                                                  reserve_outcome> {
+            // A retry of a request that already took effect: answer as the first time did.
+            if (auto stored = http::idempotency_lookup(t.conn(), ticket, t.now_ms())) {
+                if (stored->request_hash != ticket.request_hash)
+                    return error{422, "IDEMPOTENCY_KEY_REUSED",
+                                 "this Idempotency-Key was used with another request"};
+                return reserve_outcome{stored->status, stored->body, stored->content_type, true};
+            }
+            t.prepare(
+                 "INSERT INTO bookings (id, tenant_id, user_id, event_id, show_id, zone_id, "
+                 "quantity, "
+                 "amount, currency, status, expires_ms, created_ms, updated_ms) VALUES (?, ?, ?, "
+                 "?, ?, ?, "
+                 "?, ?, ?, 'reserved', ?, ?, ?)")
+                .bind_all(b.id, b.tenant_id, b.user_id, b.event_id, b.show_id, b.zone_id,
+                          b.quantity, b.amount, b.currency, b.expires_ms, b.created_ms,
+                          b.created_ms)
+                .run();
+            move_seats(t, b.zone_id, b.quantity, 0);
+            t.publish("booking.created", event_payload(b));
+            http::idempotency_record(t, ticket, 201, "application/json", body);
+            return reserve_outcome{201, body, "application/json", false};
+        });
         if (!committed.ok() || committed->replayed) {
             // Nothing new was written (failed commit, or a replay): the seats go back.
             s.undo_hold(b.id);
             if (!committed.ok()) {
-                if (committed.err().status >= 500) co_return error::unavailable("could not save the reservation; try again");
+                if (committed.err().status >= 500)
+                    co_return error::unavailable("could not save the reservation; try again");
                 co_return committed.err();
             }
             co_return std::move(*committed);
@@ -733,16 +836,15 @@ private:
     }
 
     bool queue_pass_ok(const request& req, const show_info& show) const {
-        return queue_pass_valid(ctx_.secrets.ticket_key, req.header("X-Queue-Pass"), req.caller->user_id, show.id,
-                                ctx_.clock.now_ms());
+        return queue_pass_valid(ctx_.secrets.ticket_key, req.header("X-Queue-Pass"),
+                                req.caller->user_id, show.id, ctx_.clock.now_ms());
     }
 
     // The caller's booking, or nullopt (someone else's is 404 too).
     awaitable<std::optional<booking_row>> own_booking(const request& req) {
         auto r = co_await ctx_.db.read<std::optional<booking_row>>(
-            [id = std::string(req.param("id"))](db::connection& c) -> result<std::optional<booking_row>> {
-                return find_booking(c, id);
-            });
+            [id = std::string(req.param("id"))](db::connection& c)
+                -> result<std::optional<booking_row>> { return find_booking(c, id); });
         if (!r.ok() || !*r || (*r)->user_id != req.caller->user_id) co_return std::nullopt;
         co_return std::move(*r);
     }
@@ -753,9 +855,10 @@ private:
     awaitable<response> step_own_booking(request& req, shard_step step) {
         auto b = co_await own_booking(req);
         if (!b) co_return fail(req, error::not_found("no such booking"));
-        auto r = co_await ctx_.inventory.run_on(b->event_id, [this, b = *b, step](shard& s) -> awaitable<result<std::string>> {
-            co_return co_await (this->*step)(s, b);
-        });
+        auto r = co_await ctx_.inventory.run_on(
+            b->event_id, [this, b = *b, step](shard& s) -> awaitable<result<std::string>> {
+                co_return co_await (this->*step)(s, b);
+            });
         if (!r.ok()) co_return fail(req, r.err());
         b->status = *r;
         co_return response::ok(to_json(*b));
@@ -771,10 +874,13 @@ private:
             // Not live in memory: the database has the final word, once an expiry or cancel that
             // left memory is written; reading through the (FIFO) writer waits for it.
             auto now = co_await ctx_.db.writer().write<std::optional<booking_row>>(
-                [id = b.id](db::tx& t) -> result<std::optional<booking_row>> { return find_booking(t.conn(), id); });
+                [id = b.id](db::tx& t) -> result<std::optional<booking_row>> {
+                    return find_booking(t.conn(), id);
+                });
             const std::string status = now.ok() && *now ? (*now)->status : b.status;
             if (status == "confirmed") co_return status;
-            if (status == "expired") co_return error{410, "RESERVATION_EXPIRED", "the hold expired; reserve again"};
+            if (status == "expired")
+                co_return error{410, "RESERVATION_EXPIRED", "the hold expired; reserve again"};
             co_return error::conflict("INVALID_STATE", "the booking is " + status);
         }
         if (h->state == inventory::hold_state::posted) co_return std::string("confirmed");
@@ -782,19 +888,24 @@ private:
             co_await expire_hold(s, b.id);
             co_return error{410, "RESERVATION_EXPIRED", "the hold expired; reserve again"};
         }
-        if (b.amount > 0) co_return error::conflict("PAYMENT_REQUIRED", "pay for this booking to confirm it");
+        if (b.amount > 0)
+            co_return error::conflict("PAYMENT_REQUIRED", "pay for this booking to confirm it");
         s.post(b.id);
         auto w = co_await ctx_.db.writer().write<bool>([b](db::tx& t) -> result<bool> {
-            t.prepare("UPDATE bookings SET status = 'confirmed', updated_ms = ? WHERE id = ? AND status = 'reserved'")
+            t.prepare(
+                 "UPDATE bookings SET status = 'confirmed', updated_ms = ? WHERE id = ? AND status "
+                 "= 'reserved'")
                 .bind_all(t.now_ms(), b.id)
                 .run();
-            if (t.conn().changes() != 1) return error::conflict("INVALID_STATE", "the booking is no longer held");
+            if (t.conn().changes() != 1)
+                return error::conflict("INVALID_STATE", "the booking is no longer held");
             move_seats(t, b.zone_id, -b.quantity, b.quantity);
             t.publish("booking.confirmed", event_payload(b));
             return true;
         });
         if (!w.ok()) {
-            if (const auto* still = s.find(b.id); still && still->state == inventory::hold_state::posted)
+            if (const auto* still = s.find(b.id);
+                still && still->state == inventory::hold_state::posted)
                 s.unpost(b.id);
             co_return w.err().status >= 500 ? error::unavailable() : w.err();
         }
@@ -809,7 +920,8 @@ private:
         const auto* h = s.find(b.id);
         if (!h) co_return error::conflict("INVALID_STATE", "the booking is " + b.status);
         if (h->state == inventory::hold_state::posted && b.amount > 0)
-            co_return error::conflict("INVALID_STATE", "paid bookings are refunded through payments");
+            co_return error::conflict("INVALID_STATE",
+                                      "paid bookings are refunded through payments");
         const auto was = s.void_hold(b.id);
         // A posted hold's confirm may still be on its way to SQLite, and may fail: cancel what
         // SQLite has when this job runs (after that confirm, the writer being FIFO).
@@ -819,7 +931,9 @@ private:
             if (status != "reserved" && status != "confirmed")
                 return error::conflict("INVALID_STATE", "the booking is " + status);
             const bool was_held = status == "reserved";
-            t.prepare("UPDATE bookings SET status = 'cancelled', updated_ms = ? WHERE id = ? AND status = ?")
+            t.prepare(
+                 "UPDATE bookings SET status = 'cancelled', updated_ms = ? WHERE id = ? AND status "
+                 "= ?")
                 .bind_all(t.now_ms(), b.id, status)
                 .run();
             move_seats(t, b.zone_id, was_held ? -b.quantity : 0, was_held ? 0 : -b.quantity);
@@ -831,8 +945,11 @@ private:
             inventory::hold back = *was;
             if (back.state == inventory::hold_state::posted) {
                 auto now = co_await ctx_.db.read<std::optional<booking_row>>(
-                    [id = b.id](db::connection& c) -> result<std::optional<booking_row>> { return find_booking(c, id); });
-                if (now.ok() && *now && (*now)->status == "reserved") back.state = inventory::hold_state::held;
+                    [id = b.id](db::connection& c) -> result<std::optional<booking_row>> {
+                        return find_booking(c, id);
+                    });
+                if (now.ok() && *now && (*now)->status == "reserved")
+                    back.state = inventory::hold_state::held;
             }
             s.restore_hold(back);
             co_return w.err().status >= 500 ? error::unavailable() : w.err();
@@ -845,13 +962,18 @@ private:
         const auto was = s.expire(id);
         if (!was) co_return;
         auto w = co_await ctx_.db.writer().write<bool>([h = *was](db::tx& t) -> result<bool> {
-            t.prepare("UPDATE bookings SET status = 'expired', updated_ms = ? WHERE id = ? AND status = 'reserved'")
+            t.prepare(
+                 "UPDATE bookings SET status = 'expired', updated_ms = ? WHERE id = ? AND status = "
+                 "'reserved'")
                 .bind_all(t.now_ms(), h.id)
                 .run();
             if (t.conn().changes() != 1) return true;  // already settled by a racing write
             move_seats(t, h.resource, -h.quantity, 0);
-            t.publish("booking.expired", {{"booking_id", h.id}, {"user_id", h.owner}, {"event_id", h.group},
-                                          {"zone_id", h.resource}, {"quantity", h.quantity}});
+            t.publish("booking.expired", {{"booking_id", h.id},
+                                          {"user_id", h.owner},
+                                          {"event_id", h.group},
+                                          {"zone_id", h.resource},
+                                          {"quantity", h.quantity}});
             return true;
         });
         if (!w.ok()) {
@@ -878,18 +1000,22 @@ private:
         const std::int64_t admit = rate.value_or(show->admit_per_minute);
         auto audit = audit_of(req, "booking.queue_changed", show->event_id);
         audit.details = {{"show_id", show_id}, {"enabled", *enabled}, {"admit_per_minute", admit}};
-        auto r = co_await ctx_.db.writer().write<show_row>([show_id, on = *enabled, admit, audit](db::tx& t) -> result<show_row> {
-            t.prepare("UPDATE shows SET queue_enabled = ?, admit_per_minute = ? WHERE id = ?")
-                .bind_all(std::int64_t{on}, admit, show_id)
-                .run();
-            t.audit(audit);
-            auto& st = t.prepare("SELECT id, event_id, starts_ms, ends_ms, admit_per_minute, queue_enabled FROM shows WHERE id = ?");
-            st.bind(1, show_id);
-            st.step();
-            show_row out{st.text(0), st.text(1), st.int64(2), st.int64(3), st.int64(4), st.int64(5) != 0};
-            st.reset();
-            return out;
-        });
+        auto r = co_await ctx_.db.writer().write<show_row>(
+            [show_id, on = *enabled, admit, audit](db::tx& t) -> result<show_row> {
+                t.prepare("UPDATE shows SET queue_enabled = ?, admit_per_minute = ? WHERE id = ?")
+                    .bind_all(std::int64_t{on}, admit, show_id)
+                    .run();
+                t.audit(audit);
+                auto& st = t.prepare(
+                    "SELECT id, event_id, starts_ms, ends_ms, admit_per_minute, queue_enabled FROM "
+                    "shows WHERE id = ?");
+                st.bind(1, show_id);
+                st.step();
+                show_row out{st.text(0),  st.text(1),  st.int64(2),
+                             st.int64(3), st.int64(4), st.int64(5) != 0};
+                st.reset();
+                return out;
+            });
         if (!r.ok()) co_return fail(req, r.err());
         catalog_.update_show(show_id, [&](show_info& si) {
             si.queue_enabled = *enabled;
@@ -904,8 +1030,11 @@ private:
         bool created = false;
     };
 
-    static std::int64_t waiting_ahead(db::connection& c, const std::string& show_id, std::int64_t position) {
-        auto& st = c.prepare("SELECT COUNT(*) FROM queue_entries WHERE show_id = ? AND admitted_ms IS NULL AND position <= ?");
+    static std::int64_t waiting_ahead(db::connection& c, const std::string& show_id,
+                                      std::int64_t position) {
+        auto& st = c.prepare(
+            "SELECT COUNT(*) FROM queue_entries WHERE show_id = ? AND admitted_ms IS NULL AND "
+            "position <= ?");
         st.bind_all(show_id, position);
         st.step();
         const auto n = st.int64(0);
@@ -913,16 +1042,19 @@ private:
         return n;
     }
 
-    boost::json::object place_json(const queue_place& p, const show_info& show, const std::string& user_id) const {
+    boost::json::object place_json(const queue_place& p, const show_info& show,
+                                   const std::string& user_id) const {
         const auto now = ctx_.clock.now_ms();
         if (p.admitted_ms) {
             const auto expires = *p.admitted_ms + pass_ms_;
-            if (now >= expires) return {{"position", 0}, {"status", "expired"}, {"estimated_wait_seconds", 0}};
-            return {{"position", 0},
-                    {"status", "ready"},
-                    {"estimated_wait_seconds", 0},
-                    {"queue_pass", sign_queue_pass(ctx_.secrets.ticket_key, user_id, show.id, expires)},
-                    {"queue_pass_expires_at", rfc3339(expires)}};
+            if (now >= expires)
+                return {{"position", 0}, {"status", "expired"}, {"estimated_wait_seconds", 0}};
+            return {
+                {"position", 0},
+                {"status", "ready"},
+                {"estimated_wait_seconds", 0},
+                {"queue_pass", sign_queue_pass(ctx_.secrets.ticket_key, user_id, show.id, expires)},
+                {"queue_pass_expires_at", rfc3339(expires)}};
         }
         const auto per_minute = std::max<std::int64_t>(1, show.admit_per_minute);
         return {{"position", p.position},
@@ -939,27 +1071,38 @@ private:
         auto show = catalog_.show(*show_id);
         if (!show || show->deleted || !show->published || show->tenant_id != req.caller->tenant)
             co_return fail(req, error::not_found("no such show"));
-        if (!show->queue_enabled) co_return fail(req, error::conflict("INVALID_STATE", "this show has no waiting room now"));
+        if (!show->queue_enabled)
+            co_return fail(req,
+                           error::conflict("INVALID_STATE", "this show has no waiting room now"));
         const auto pass_ms = pass_ms_;
         auto r = co_await ctx_.db.writer().write<queue_place>(
             [sid = show->id, uid = req.caller->user_id, pass_ms](db::tx& t) -> result<queue_place> {
-                auto& st = t.prepare("SELECT position, admitted_ms FROM queue_entries WHERE show_id = ? AND user_id = ?");
+                auto& st = t.prepare(
+                    "SELECT position, admitted_ms FROM queue_entries WHERE show_id = ? AND user_id "
+                    "= ?");
                 st.bind_all(sid, uid);
                 std::optional<queue_place> existing;
                 if (st.step()) existing = queue_place{st.int64(0), st.optional_int64(1), false};
                 st.reset();
                 // Still waiting, or admitted with a live pass: the same place again.
-                if (existing && (!existing->admitted_ms || *existing->admitted_ms + pass_ms > t.now_ms())) {
-                    if (!existing->admitted_ms) existing->position = waiting_ahead(t.conn(), sid, existing->position);
+                if (existing &&
+                    (!existing->admitted_ms || *existing->admitted_ms + pass_ms > t.now_ms())) {
+                    if (!existing->admitted_ms)
+                        existing->position = waiting_ahead(t.conn(), sid, existing->position);
                     return *existing;
                 }
-                t.prepare("DELETE FROM queue_entries WHERE show_id = ? AND user_id = ?").bind_all(sid, uid).run();
-                auto& last = t.prepare("SELECT COALESCE(MAX(position), 0) + 1 FROM queue_entries WHERE show_id = ?");
+                t.prepare("DELETE FROM queue_entries WHERE show_id = ? AND user_id = ?")
+                    .bind_all(sid, uid)
+                    .run();
+                auto& last = t.prepare(
+                    "SELECT COALESCE(MAX(position), 0) + 1 FROM queue_entries WHERE show_id = ?");
                 last.bind(1, sid);
                 last.step();
                 const auto position = last.int64(0);
                 last.reset();
-                t.prepare("INSERT INTO queue_entries (show_id, user_id, position, joined_ms) VALUES (?, ?, ?, ?)")
+                t.prepare(
+                     "INSERT INTO queue_entries (show_id, user_id, position, joined_ms) VALUES (?, "
+                     "?, ?, ?)")
                     .bind_all(sid, uid, position, t.now_ms())
                     .run();
                 return queue_place{waiting_ahead(t.conn(), sid, position), std::nullopt, true};
@@ -972,10 +1115,14 @@ private:
         const auto show_id = req.query_param("show_id");
         if (!show_id) co_return fail(req, error::validation("show_id", "is required"));
         auto show = catalog_.show(*show_id);
-        if (!show || show->deleted || !show->published) co_return fail(req, error::not_found("no such show"));
+        if (!show || show->deleted || !show->published)
+            co_return fail(req, error::not_found("no such show"));
         auto r = co_await ctx_.db.read<std::optional<queue_place>>(
-            [sid = *show_id, uid = req.caller->user_id](db::connection& c) -> result<std::optional<queue_place>> {
-                auto& st = c.prepare("SELECT position, admitted_ms FROM queue_entries WHERE show_id = ? AND user_id = ?");
+            [sid = *show_id,
+             uid = req.caller->user_id](db::connection& c) -> result<std::optional<queue_place>> {
+                auto& st = c.prepare(
+                    "SELECT position, admitted_ms FROM queue_entries WHERE show_id = ? AND user_id "
+                    "= ?");
                 st.bind_all(sid, uid);
                 std::optional<queue_place> out;
                 if (st.step()) out = queue_place{st.int64(0), st.optional_int64(1), false};
@@ -996,19 +1143,24 @@ private:
             if (ec || stopped_) co_return;
             for (const auto& show : catalog_.queue_shows()) {
                 double& quota = admit_quota_[show.id];
-                quota = std::min(quota + static_cast<double>(show.admit_per_minute) / 240.0,
-                                 std::max(1.0, static_cast<double>(show.admit_per_minute) / 240.0) + 1.0);
+                quota = std::min(
+                    quota + static_cast<double>(show.admit_per_minute) / 240.0,
+                    std::max(1.0, static_cast<double>(show.admit_per_minute) / 240.0) + 1.0);
                 const auto n = static_cast<std::int64_t>(quota);
                 if (n <= 0) continue;
-                auto admitted = co_await ctx_.db.writer().write<std::int64_t>([sid = show.id, n](db::tx& t) -> result<std::int64_t> {
-                    t.prepare("UPDATE queue_entries SET admitted_ms = ? WHERE id IN (SELECT id FROM queue_entries WHERE "
-                              "show_id = ? AND admitted_ms IS NULL ORDER BY position LIMIT ?)")
-                        .bind_all(t.now_ms(), sid, n)
-                        .run();
-                    return t.conn().changes();
-                });
+                auto admitted = co_await ctx_.db.writer().write<std::int64_t>(
+                    [sid = show.id, n](db::tx& t) -> result<std::int64_t> {
+                        t.prepare(
+                             "UPDATE queue_entries SET admitted_ms = ? WHERE id IN (SELECT id FROM "
+                             "queue_entries WHERE "
+                             "show_id = ? AND admitted_ms IS NULL ORDER BY position LIMIT ?)")
+                            .bind_all(t.now_ms(), sid, n)
+                            .run();
+                        return t.conn().changes();
+                    });
                 // Unused admissions are not banked: an empty queue must not let a crowd in at once.
-                quota = admitted.ok() && *admitted > 0 ? quota - static_cast<double>(*admitted) : std::min(quota, 1.0);
+                quota = admitted.ok() && *admitted > 0 ? quota - static_cast<double>(*admitted)
+                                                       : std::min(quota, 1.0);
             }
         }
     }
@@ -1018,7 +1170,9 @@ private:
     awaitable<response> get_ticket(request& req) {
         auto b = co_await own_booking(req);
         if (!b) co_return fail(req, error::not_found("no such booking"));
-        if (b->status != "confirmed") co_return fail(req, error::conflict("INVALID_STATE", "only confirmed bookings have tickets"));
+        if (b->status != "confirmed")
+            co_return fail(
+                req, error::conflict("INVALID_STATE", "only confirmed bookings have tickets"));
         const std::string code = sign_ticket(ctx_.secrets.ticket_key, b->id);
         const std::string svg = qr_svg(code);
         if (req.header("Accept").find("image/svg+xml") != std::string_view::npos) {
@@ -1026,8 +1180,8 @@ private:
             r.set_header("Cache-Control", "private, no-store");
             co_return r;
         }
-        co_return response::ok(boost::json::object{{"ticket_id", code}, {"booking_id", b->id}, {"qr_svg", svg},
-                                                   {"booking", to_json(*b)}});
+        co_return response::ok(boost::json::object{
+            {"ticket_id", code}, {"booking_id", b->id}, {"qr_svg", svg}, {"booking", to_json(*b)}});
     }
 
     struct checkin {
@@ -1042,23 +1196,28 @@ private:
         auto code = f.required_string("code", 1, 500);
         if (auto st = f.check(); !st.ok()) co_return fail(req, st.err());
         const auto booking_id = ticket_booking(ctx_.secrets.ticket_key, *code);
-        if (!booking_id) co_return fail(req, error::validation("code", "is not a genuine Souk ticket"));
+        if (!booking_id)
+            co_return fail(req, error::validation("code", "is not a genuine Souk ticket"));
         const std::string staff = req.caller->user_id;
         const bool admin = req.caller->has_role("admin");
-        auto r = co_await ctx_.db.writer().write<checkin>([id = *booking_id, staff, admin](db::tx& t) -> result<checkin> {
+        auto r = co_await ctx_.db.writer().write<checkin>([id = *booking_id, staff,
+                                                           admin](db::tx& t) -> result<checkin> {
             auto b = find_booking(t.conn(), id);
             if (!b) return error::not_found("no such booking");
             auto e = find_event(t.conn(), "id = ?1", b->event_id);
             // Door staff check in their own events' tickets only.
-            if (!e || (!admin && e->organizer_id != staff)) return error::not_found("no such booking");
-            if (b->status != "confirmed") return error::conflict("INVALID_STATE", "the booking is " + b->status);
+            if (!e || (!admin && e->organizer_id != staff))
+                return error::not_found("no such booking");
+            if (b->status != "confirmed")
+                return error::conflict("INVALID_STATE", "the booking is " + b->status);
             auto& used = t.prepare("SELECT used_ms FROM ticket_checkins WHERE booking_id = ?");
             used.bind(1, id);
             std::optional<std::int64_t> used_ms;
             if (used.step()) used_ms = used.int64(0);
             used.reset();
             if (!used_ms) {
-                t.prepare("INSERT INTO ticket_checkins (booking_id, used_ms, used_by) VALUES (?, ?, ?)")
+                t.prepare(
+                     "INSERT INTO ticket_checkins (booking_id, used_ms, used_by) VALUES (?, ?, ?)")
                     .bind_all(id, t.now_ms(), staff)
                     .run();
                 t.publish("booking.checked_in", {{"booking_id", id}, {"event_id", b->event_id}});
@@ -1071,41 +1230,49 @@ private:
             e.details["used_at"] = rfc3339(*r->used_ms);
             co_return fail(req, e);
         }
-        co_return response::ok(boost::json::object{{"valid", true}, {"booking", to_json(r->booking)}});
+        co_return response::ok(
+            boost::json::object{{"valid", true}, {"booking", to_json(r->booking)}});
     }
 
     // ---- queries ----------------------------------------------------------------------------
 
     awaitable<response> query_bookings(request& req, bool pending_only) {
-        const auto page = std::max<std::int64_t>(1, std::atoll(req.query_param("page").value_or("1").c_str()));
-        const auto per_page =
-            std::clamp<std::int64_t>(std::atoll(req.query_param("per_page").value_or("20").c_str()), 1, 100);
+        const auto page =
+            std::max<std::int64_t>(1, std::atoll(req.query_param("page").value_or("1").c_str()));
+        const auto per_page = std::clamp<std::int64_t>(
+            std::atoll(req.query_param("per_page").value_or("20").c_str()), 1, 100);
         struct page_t {
             std::vector<booking_row> rows;
             std::int64_t total = 0;
         };
-        const std::string where = pending_only ? "user_id = ?1 AND status = 'reserved'" : "user_id = ?1";
-        auto r = co_await ctx_.db.read<page_t>([where, user = req.caller->user_id, page, per_page](db::connection& c) -> result<page_t> {
+        const std::string where =
+            pending_only ? "user_id = ?1 AND status = 'reserved'" : "user_id = ?1";
+        auto r = co_await ctx_.db.read<page_t>([where, user = req.caller->user_id, page,
+                                                per_page](db::connection& c) -> result<page_t> {
             page_t p;
             auto& count = c.prepare("SELECT COUNT(*) FROM bookings WHERE " + where);
             count.bind(1, user);
             count.step();
             p.total = count.int64(0);
             count.reset();
-            auto& st = c.prepare(std::string("SELECT ") + booking_cols + " FROM bookings WHERE " + where +
-                                 " ORDER BY created_ms DESC, id LIMIT ?2 OFFSET ?3");
+            auto& st = c.prepare(std::string("SELECT ") + booking_cols + " FROM bookings WHERE " +
+                                 where + " ORDER BY created_ms DESC, id LIMIT ?2 OFFSET ?3");
             st.bind_all(user, per_page, (page - 1) * per_page);
-            while (st.step()) p.rows.push_back(read_booking(st));
+            while (st.step())
+                p.rows.push_back(read_booking(st));
             st.reset();
             return p;
         });
         if (!r.ok()) co_return fail(req, r.err());
         boost::json::array items;
-        for (const auto& b : r->rows) items.push_back(to_json(b));
+        for (const auto& b : r->rows)
+            items.push_back(to_json(b));
         co_return response::list(items, page, per_page, r->total);
     }
 
-    awaitable<response> list_bookings(request& req) { co_return co_await query_bookings(req, false); }
+    awaitable<response> list_bookings(request& req) {
+        co_return co_await query_bookings(req, false);
+    }
     awaitable<response> list_pending(request& req) { co_return co_await query_bookings(req, true); }
 
     awaitable<response> get_booking(request& req) {
@@ -1126,26 +1293,34 @@ private:
         auto st = co_await ctx_.db.read<state>([](db::connection& c) -> result<state> {
             state out;
             auto& s = c.prepare(
-                "SELECT s.id, s.event_id, e.tenant_id, e.organizer_id, e.sale_starts_ms, e.max_per_user, "
-                "e.status = 'published', e.deleted_ms IS NOT NULL, s.queue_enabled, s.admit_per_minute FROM "
+                "SELECT s.id, s.event_id, e.tenant_id, e.organizer_id, e.sale_starts_ms, "
+                "e.max_per_user, "
+                "e.status = 'published', e.deleted_ms IS NOT NULL, s.queue_enabled, "
+                "s.admit_per_minute FROM "
                 "shows s JOIN events e ON e.id = s.event_id");
             while (s.step())
-                out.shows.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.int64(4), s.int64(5),
-                                     s.int64(6) != 0, s.int64(7) != 0, s.int64(8) != 0, s.int64(9)});
+                out.shows.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.int64(4),
+                                     s.int64(5), s.int64(6) != 0, s.int64(7) != 0, s.int64(8) != 0,
+                                     s.int64(9)});
             s.reset();
-            auto& z = c.prepare("SELECT id, show_id, event_id, name, currency, price_amount, capacity FROM zones");
+            auto& z = c.prepare(
+                "SELECT id, show_id, event_id, name, currency, price_amount, capacity FROM zones");
             while (z.step())
-                out.zones.push_back({z.text(0), z.text(1), z.text(2), z.text(3), z.text(4), z.int64(5), z.int64(6)});
+                out.zones.push_back({z.text(0), z.text(1), z.text(2), z.text(3), z.text(4),
+                                     z.int64(5), z.int64(6)});
             z.reset();
             auto& b = c.prepare(std::string("SELECT ") + booking_cols +
                                 " FROM bookings WHERE status IN ('reserved', 'confirmed')");
-            while (b.step()) out.live.push_back(read_booking(b));
+            while (b.step())
+                out.live.push_back(read_booking(b));
             b.reset();
             return out;
         });
         if (!st.ok()) throw std::runtime_error("booking: cannot load the inventory");
-        for (const auto& s : st->shows) catalog_.put_show(s);
-        for (const auto& z : st->zones) catalog_.put_zone({z.id, z.show_id, z.event_id, z.price_amount, z.currency});
+        for (const auto& s : st->shows)
+            catalog_.put_show(s);
+        for (const auto& z : st->zones)
+            catalog_.put_zone({z.id, z.show_id, z.event_id, z.price_amount, z.currency});
         // Hand each shard its own zones and holds, on its own thread.
         const std::size_t n = ctx_.inventory.shard_count();
         std::vector<std::vector<const zone_row*>> zones(n);
@@ -1156,8 +1331,10 @@ private:
                 if (&ctx_.inventory.at(i) == target) return i;
             return std::size_t{0};
         };
-        for (const auto& z : st->zones) zones[index_of(z.event_id)].push_back(&z);
-        for (const auto& b : st->live) holds[index_of(b.event_id)].push_back(&b);
+        for (const auto& z : st->zones)
+            zones[index_of(z.event_id)].push_back(&z);
+        for (const auto& b : st->live)
+            holds[index_of(b.event_id)].push_back(&b);
         std::size_t expired_now = 0;
         const auto now = ctx_.clock.now_ms();
         for (std::size_t i = 0; i < n; ++i) {
@@ -1166,11 +1343,13 @@ private:
                 s.executor(),
                 [&, i]() -> awaitable<std::size_t> {
                     std::size_t expired = 0;
-                    for (const auto* z : zones[i]) s.set_resource(z->id, z->capacity);
+                    for (const auto* z : zones[i])
+                        s.set_resource(z->id, z->capacity);
                     for (const auto* b : holds[i]) {
                         const bool posted = b->status == "confirmed";
-                        s.restore_hold({b->id, b->zone_id, b->quantity, b->user_id, b->event_id, b->expires_ms,
-                                        posted ? inventory::hold_state::posted : inventory::hold_state::held});
+                        s.restore_hold(
+                            {b->id, b->zone_id, b->quantity, b->user_id, b->event_id, b->expires_ms,
+                             posted ? inventory::hold_state::posted : inventory::hold_state::held});
                     }
                     for (const auto* b : holds[i]) {
                         if (b->status == "reserved" && b->expires_ms <= now) {
@@ -1182,14 +1361,17 @@ private:
                 },
                 asio::use_awaitable);
         }
-        log::info("inventory rebuilt", {{"zones", st->zones.size()}, {"live_bookings", st->live.size()},
-                                        {"expired_on_start", expired_now}, {"shards", n}});
+        log::info("inventory rebuilt", {{"zones", st->zones.size()},
+                                        {"live_bookings", st->live.size()},
+                                        {"expired_on_start", expired_now},
+                                        {"shards", n}});
     }
 
     context& ctx_;
     catalog catalog_;
     asio::steady_timer release_timer_;
-    std::unordered_map<std::string, double> admit_quota_;  // per show, touched on the release loop only
+    std::unordered_map<std::string, double>
+        admit_quota_;  // per show, touched on the release loop only
     std::atomic<bool> stopped_{false};
     std::int64_t pass_ms_ = 300'000;
     std::int64_t hold_ms_ = 600'000;
@@ -1199,7 +1381,9 @@ private:
 
 }  // namespace
 
-std::unique_ptr<module> make_module(context& ctx) { return std::make_unique<booking_module>(ctx); }
+std::unique_ptr<module> make_module(context& ctx) {
+    return std::make_unique<booking_module>(ctx);
+}
 
 std::vector<std::string> check_invariants(db::connection& c, std::int64_t now_ms) {
     (void)now_ms;
@@ -1214,8 +1398,8 @@ std::vector<std::string> check_invariants(db::connection& c, std::int64_t now_ms
         const auto capacity = st.int64(1), held = st.int64(2), confirmed = st.int64(3);
         const auto live_held = st.int64(4), live_confirmed = st.int64(5);
         if (held != live_held)
-            problems.push_back("zone " + id + ": held " + std::to_string(held) + " but reserved bookings hold " +
-                               std::to_string(live_held));
+            problems.push_back("zone " + id + ": held " + std::to_string(held) +
+                               " but reserved bookings hold " + std::to_string(live_held));
         if (confirmed != live_confirmed)
             problems.push_back("zone " + id + ": confirmed " + std::to_string(confirmed) +
                                " but confirmed bookings hold " + std::to_string(live_confirmed));

@@ -32,7 +32,7 @@ struct zone_info {
 };
 
 class catalog {
-public:
+  public:
     void put_show(const show_info& s) {
         std::unique_lock lock(mu_);
         shows_[s.id] = s;
@@ -73,7 +73,7 @@ public:
         return it->second;
     }
 
-private:
+  private:
     mutable std::shared_mutex mu_;
     std::unordered_map<std::string, show_info> shows_;
     std::unordered_map<std::string, zone_info> zones_;

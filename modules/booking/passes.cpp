@@ -18,7 +18,8 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
     std::size_t start = 0;
     for (;;) {
         const auto at = s.find(sep, start);
-        out.push_back(s.substr(start, at == std::string_view::npos ? std::string_view::npos : at - start));
+        out.push_back(
+            s.substr(start, at == std::string_view::npos ? std::string_view::npos : at - start));
         if (at == std::string_view::npos) return out;
         start = at + 1;
     }
@@ -40,7 +41,8 @@ bool queue_pass_valid(const std::string& key, std::string_view pass, const std::
                       const std::string& show_id, std::int64_t now_ms) {
     const auto parts = split(pass, '.');
     if (parts.size() != 4) return false;
-    const std::string body = std::string(parts[0]) + "." + std::string(parts[1]) + "." + std::string(parts[2]);
+    const std::string body =
+        std::string(parts[0]) + "." + std::string(parts[1]) + "." + std::string(parts[2]);
     if (!crypto::constant_time_equal(mac(key, "queue-pass." + body), parts[3])) return false;
     if (parts[0] != user_id || parts[1] != show_id) return false;
     std::int64_t expires = 0;
@@ -60,7 +62,8 @@ std::optional<std::string> ticket_booking(const std::string& key, std::string_vi
     const auto parts = split(code.substr(ticket_prefix.size()), '.');
     if (parts.size() != 2 || parts[0].empty()) return std::nullopt;
     const std::string booking_id(parts[0]);
-    if (!crypto::constant_time_equal(mac(key, "ticket." + booking_id), parts[1])) return std::nullopt;
+    if (!crypto::constant_time_equal(mac(key, "ticket." + booking_id), parts[1]))
+        return std::nullopt;
     return booking_id;
 }
 
@@ -73,10 +76,13 @@ std::string qr_svg(const std::string& text) {
     for (int y = 0; y < w; ++y)
         for (int x = 0; x < w; ++x)
             if (qr->data[y * w + x] & 1)
-                path += "M" + std::to_string(x + quiet) + " " + std::to_string(y + quiet) + "h1v1h-1z";
+                path +=
+                    "M" + std::to_string(x + quiet) + " " + std::to_string(y + quiet) + "h1v1h-1z";
     return "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 " + std::to_string(size) + " " +
-           std::to_string(size) + "\" shape-rendering=\"crispEdges\" role=\"img\" aria-label=\"Ticket QR code\">"
-           "<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/><path fill=\"#000\" d=\"" + path + "\"/></svg>";
+           std::to_string(size) +
+           "\" shape-rendering=\"crispEdges\" role=\"img\" aria-label=\"Ticket QR code\">"
+           "<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/><path fill=\"#000\" d=\"" +
+           path + "\"/></svg>";
 }
 
 }  // namespace souk::booking

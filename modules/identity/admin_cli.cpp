@@ -31,7 +31,8 @@ std::string option(const std::vector<std::string>& argv, std::string_view name) 
 }
 
 std::string lower(std::string s) {
-    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (auto& c : s)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return s;
 }
 
@@ -77,15 +78,17 @@ int create_user(db::database& d, const std::vector<std::string>& argv) {
     u.roles = {std::string(role_member)};
     if (!role.empty() && role != role_member) u.roles.push_back(role);
     const std::string tkey = tenant_key.empty() ? "default" : tenant_key;
-    auto r = d.writer().write_sync<std::string>([u, tkey](db::tx& t) mutable -> result<std::string> {
-        auto ten = find_tenant(t.conn(), tkey);
-        if (!ten) return error::validation("tenant", "no such tenant");
-        u.tenant_id = ten->id;
-        if (find_user_by_email(t.conn(), u.email)) return error::conflict("CONFLICT", "e-mail already registered");
-        insert_user(t, u);
-        t.audit(cli_audit("identity.user_created", u.id));
-        return u.id;
-    });
+    auto r =
+        d.writer().write_sync<std::string>([u, tkey](db::tx& t) mutable -> result<std::string> {
+            auto ten = find_tenant(t.conn(), tkey);
+            if (!ten) return error::validation("tenant", "no such tenant");
+            u.tenant_id = ten->id;
+            if (find_user_by_email(t.conn(), u.email))
+                return error::conflict("CONFLICT", "e-mail already registered");
+            insert_user(t, u);
+            t.audit(cli_audit("identity.user_created", u.id));
+            return u.id;
+        });
     if (!r.ok()) return report(r.err());
     std::printf("%s\n", r->c_str());
     return exit_ok;
@@ -101,8 +104,10 @@ int change_role(db::database& d, const std::vector<std::string>& argv, bool gran
     auto r = d.writer().write_sync<bool>([email, role, grant](db::tx& t) -> result<bool> {
         auto u = find_user_by_email(t.conn(), email);
         if (!u) return error::not_found("no user with that e-mail");
-        if (grant) set_roles(t, u->id, {role}, {});
-        else set_roles(t, u->id, {}, {role});
+        if (grant)
+            set_roles(t, u->id, {role}, {});
+        else
+            set_roles(t, u->id, {}, {role});
         cut_off_sessions(t, u->id);
         auto a = cli_audit("identity.roles_changed", u->id);
         a.details[grant ? "add" : "remove"] = boost::json::array{boost::json::value(role)};
@@ -138,7 +143,8 @@ int list(db::database& d) {
     if (!r.ok()) return report(r.err());
     for (const auto& u : *r) {
         std::string roles;
-        for (const auto& x : u.roles) roles += (roles.empty() ? "" : ",") + x;
+        for (const auto& x : u.roles)
+            roles += (roles.empty() ? "" : ",") + x;
         std::printf("%s\t%s\t%s\t%s%s\n", u.id.c_str(), u.email.c_str(), roles.c_str(),
                     u.tenant_id.c_str(), u.disabled ? "\tdisabled" : "");
     }

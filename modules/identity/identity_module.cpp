@@ -35,20 +35,24 @@ constexpr int recovery_codes_count = 10;
 constexpr std::string_view family_prefix = "fam";
 constexpr std::string_view mfa_family_prefix = "fmf";
 
-std::string new_family(bool mfa) { return new_id(mfa ? mfa_family_prefix : family_prefix); }
+std::string new_family(bool mfa) {
+    return new_id(mfa ? mfa_family_prefix : family_prefix);
+}
 bool is_mfa_family(std::string_view family) {
     return family.size() > mfa_family_prefix.size() && family.starts_with(mfa_family_prefix) &&
            family[mfa_family_prefix.size()] == '_';
 }
 
 std::string lower(std::string s) {
-    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (auto& c : s)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return s;
 }
 
 bool valid_email(std::string_view e) {
     const auto at = e.find('@');
-    if (at == std::string_view::npos || at == 0 || at != e.rfind('@') || e.size() > 254) return false;
+    if (at == std::string_view::npos || at == 0 || at != e.rfind('@') || e.size() > 254)
+        return false;
     const auto domain = e.substr(at + 1);
     const auto dot = domain.find('.');
     if (dot == std::string_view::npos || dot == 0 || domain.back() == '.') return false;
@@ -77,7 +81,8 @@ bool domain_allowed(const tenant& t, std::string_view email) {
 std::string normalize_recovery_code(std::string_view code) {
     std::string out;
     for (char c : code)
-        if (c != '-' && c != ' ') out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (c != '-' && c != ' ')
+            out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return out;
 }
 
@@ -99,7 +104,9 @@ db::audit_entry audit_of(const request& req, std::string action, std::string ent
     return e;
 }
 
-response fail(const request& req, error e) { return response::fail(e, req.request_id); }
+response fail(const request& req, error e) {
+    return response::fail(e, req.request_id);
+}
 
 error invalid_credentials() {
     return {401, "INVALID_CREDENTIALS", "e-mail or password is wrong"};
@@ -127,7 +134,7 @@ struct refresh_outcome {
 };
 
 class identity_module final : public module {
-public:
+  public:
     explicit identity_module(context& ctx)
         : ctx_(ctx),
           lockout_(static_cast<int>(setting("lockout_failures")),
@@ -163,7 +170,7 @@ public:
         poll_timer_.cancel();
     }
 
-private:
+  private:
     std::int64_t setting(std::string_view key) const {
         return ctx_.cfg.raw.at("identity").get_object().at(key).to_number<std::int64_t>();
     }
@@ -220,7 +227,8 @@ private:
 
     result<http::principal> authenticate(const request& req) const {
         const auto header = req.header("Authorization");
-        if (header.size() < 8 || !(header.substr(0, 7) == "Bearer " || header.substr(0, 7) == "bearer "))
+        if (header.size() < 8 ||
+            !(header.substr(0, 7) == "Bearer " || header.substr(0, 7) == "bearer "))
             return error::unauthenticated();
         auto claims = verify_access_token(header.substr(7), tokens_, ctx_.clock.now_ms());
         if (!claims.ok()) return claims.err();
@@ -237,8 +245,12 @@ private:
     }
 
     response session_response(const session& s, bool mfa, int status = 200) {
-        access_claims c{s.u.id, s.u.tenant_id, s.u.roles, s.issued_ms,
-                        ctx_.clock.now_ms() / 1000 + tokens_.lifetime_s, mfa};
+        access_claims c{s.u.id,
+                        s.u.tenant_id,
+                        s.u.roles,
+                        s.issued_ms,
+                        ctx_.clock.now_ms() / 1000 + tokens_.lifetime_s,
+                        mfa};
         boost::json::object data{{"access_token", sign_access_token(c, tokens_)},
                                  {"refresh_token", s.refresh.token},
                                  {"token_type", "Bearer"},
@@ -249,7 +261,9 @@ private:
 
     awaitable<std::optional<user>> load_user(std::string id) {
         auto r = co_await ctx_.db.read<std::optional<user>>(
-            [id](db::connection& c) -> result<std::optional<user>> { return find_user_by_id(c, id); });
+            [id](db::connection& c) -> result<std::optional<user>> {
+                return find_user_by_id(c, id);
+            });
         co_return r.ok() ? std::move(*r) : std::nullopt;
     }
 
@@ -271,13 +285,17 @@ private:
         const std::string address = lower(*email);
         const std::string tkey = tenant_key.value_or("default");
         auto t = co_await ctx_.db.read<std::optional<tenant>>(
-            [tkey](db::connection& c) -> result<std::optional<tenant>> { return find_tenant(c, tkey); });
+            [tkey](db::connection& c) -> result<std::optional<tenant>> {
+                return find_tenant(c, tkey);
+            });
         if (!t.ok()) co_return fail(req, t.err());
         if (!*t) co_return fail(req, error::validation("tenant", "no such tenant"));
         if (!domain_allowed(**t, address)) {
-            error e{422, "DOMAIN_NOT_ALLOWED", "this campus only accepts addresses from its own domains"};
+            error e{422, "DOMAIN_NOT_ALLOWED",
+                    "this campus only accepts addresses from its own domains"};
             boost::json::array allowed;
-            for (const auto& d : (*t)->allowed_email_domains) allowed.emplace_back(d);
+            for (const auto& d : (*t)->allowed_email_domains)
+                allowed.emplace_back(d);
             e.details["allowed_domains"] = std::move(allowed);
             co_return fail(req, e);
         }
@@ -294,7 +312,8 @@ private:
         auto created = co_await ctx_.db.writer().write<user>([u, audit](db::tx& t) -> result<user> {
             auto& exists = t.prepare("SELECT 1 FROM users WHERE email = ?");
             exists.bind(1, u.email);
-            if (exists.step()) return error::conflict("CONFLICT", "this e-mail is already registered");
+            if (exists.step())
+                return error::conflict("CONFLICT", "this e-mail is already registered");
             insert_user(t, u);
             t.audit(audit);
             t.publish("identity.user_registered",
@@ -316,20 +335,24 @@ private:
             });
         if (!token.ok()) co_return token.err();
         std::string base = public_url_.empty() ? ctx_.public_url() : public_url_;
-        while (!base.empty() && base.back() == '/') base.pop_back();
+        while (!base.empty() && base.back() == '/')
+            base.pop_back();
         mail::message m;
         m.to = email;
         if (purpose == "verify") {
             m.subject = "Confirm your e-mail address for Souk";
-            m.text = "Welcome to Souk!\n\nConfirm your address by opening this link within 48 hours:\n\n" +
-                     base + "/verify-email?token=" + *token +
-                     "\n\nIf you did not sign up, ignore this message.\n";
+            m.text =
+                "Welcome to Souk!\n\nConfirm your address by opening this link within 48 "
+                "hours:\n\n" +
+                base + "/verify-email?token=" + *token +
+                "\n\nIf you did not sign up, ignore this message.\n";
         } else {
             m.subject = "Reset your Souk password";
-            m.text = "Someone asked to reset the password of this Souk account.\n\nTo choose a new "
-                     "password, open this link within one hour:\n\n" +
-                     base + "/reset-password?token=" + *token +
-                     "\n\nIf it was not you, ignore this message: nothing changes.\n";
+            m.text =
+                "Someone asked to reset the password of this Souk account.\n\nTo choose a new "
+                "password, open this link within one hour:\n\n" +
+                base + "/reset-password?token=" + *token +
+                "\n\nIf it was not you, ignore this message: nothing changes.\n";
         }
         co_return co_await ctx_.mail.send(m);
     }
@@ -389,7 +412,9 @@ private:
         login_attempt attempt(lockout_, key);  // counted until it fails or succeeds
 
         auto found = co_await ctx_.db.read<std::optional<user>>(
-            [key](db::connection& c) -> result<std::optional<user>> { return find_user_by_email(c, key); });
+            [key](db::connection& c) -> result<std::optional<user>> {
+                return find_user_by_email(c, key);
+            });
         if (!found.ok()) co_return fail(req, found.err());
         std::optional<user> u = std::move(*found);
         const std::string hash = u ? u->password_hash : dummy_hash_;
@@ -402,7 +427,8 @@ private:
         std::string recovery_hash;
         if (u->mfa_enabled) {
             if (!code || code->empty())
-                co_return fail(req, error{401, "MFA_REQUIRED", "enter the code from your authenticator app"});
+                co_return fail(
+                    req, error{401, "MFA_REQUIRED", "enter the code from your authenticator app"});
             const auto secret = base32_decode(u->mfa_secret.value_or(""));
             if (secret) step = totp_match(*secret, *code, now, u->mfa_last_step);
             if (!step) recovery_hash = sha256_hex(normalize_recovery_code(*code));
@@ -410,34 +436,35 @@ private:
         auto audit = audit_of(req, "identity.login", u->id, u->id);
         audit.tenant_id = u->tenant_id;
         const auto lifetime = refresh_lifetime_ms_;
-        auto s = co_await ctx_.db.writer().write<session>(
-            [u = *u, step, recovery_hash, audit, lifetime](db::tx& t) -> result<session> {
-                if (u.mfa_enabled && !step) {
-                    // Not a TOTP code: maybe an unused recovery code.
-                    t.prepare("UPDATE mfa_recovery_codes SET used_ms = ? WHERE user_id = ? AND "
-                              "code_hash = ? AND used_ms IS NULL")
-                        .bind_all(t.now_ms(), u.id, recovery_hash)
-                        .run();
-                    if (t.conn().changes() != 1) return invalid_credentials();
-                }
-                if (step) {
-                    // Single use: the step must still be newer than the last one accepted.
-                    t.prepare("UPDATE users SET mfa_last_step = ? WHERE id = ? AND mfa_last_step < ?")
-                        .bind_all(*step, u.id, *step)
-                        .run();
-                    if (t.conn().changes() != 1) return invalid_credentials();
-                }
-                // The account as it is now: its roles may have changed, or it may have been
-                // disabled, while the password was being checked.
-                auto current = find_user_by_id(t.conn(), u.id);
-                if (!current || current->disabled || current->mfa_enabled != u.mfa_enabled)
-                    return invalid_credentials();
-                t.audit(audit);
-                auto refresh = issue_refresh_token(t, u.id, new_family(u.mfa_enabled),
-                                                   t.now_ms() + lifetime);
-                const auto issued = issue_instant(t, *current);
-                return session{std::move(*current), std::move(refresh), issued};
-            });
+        auto s = co_await ctx_.db.writer().write<session>([u = *u, step, recovery_hash, audit,
+                                                           lifetime](db::tx& t) -> result<session> {
+            if (u.mfa_enabled && !step) {
+                // Not a TOTP code: maybe an unused recovery code.
+                t.prepare(
+                     "UPDATE mfa_recovery_codes SET used_ms = ? WHERE user_id = ? AND "
+                     "code_hash = ? AND used_ms IS NULL")
+                    .bind_all(t.now_ms(), u.id, recovery_hash)
+                    .run();
+                if (t.conn().changes() != 1) return invalid_credentials();
+            }
+            if (step) {
+                // Single use: the step must still be newer than the last one accepted.
+                t.prepare("UPDATE users SET mfa_last_step = ? WHERE id = ? AND mfa_last_step < ?")
+                    .bind_all(*step, u.id, *step)
+                    .run();
+                if (t.conn().changes() != 1) return invalid_credentials();
+            }
+            // The account as it is now: its roles may have changed, or it may have been
+            // disabled, while the password was being checked.
+            auto current = find_user_by_id(t.conn(), u.id);
+            if (!current || current->disabled || current->mfa_enabled != u.mfa_enabled)
+                return invalid_credentials();
+            t.audit(audit);
+            auto refresh =
+                issue_refresh_token(t, u.id, new_family(u.mfa_enabled), t.now_ms() + lifetime);
+            const auto issued = issue_instant(t, *current);
+            return session{std::move(*current), std::move(refresh), issued};
+        });
         if (!s.ok()) {
             if (s.err().code == "INVALID_CREDENTIALS")
                 co_return co_await login_failed(req, attempt, key, u->id);
@@ -482,16 +509,21 @@ private:
         if (!r.ok()) co_return fail(req, r.err());
         if (r->kind == refresh_kind::reused) {
             cutoffs_.set(r->s.u.id, r->cutoff_ms, false);
-            co_return fail(req, error::unauthenticated("refresh token reused; every session of this account was closed"));
+            co_return fail(req,
+                           error::unauthenticated(
+                               "refresh token reused; every session of this account was closed"));
         }
-        if (r->kind == refresh_kind::invalid) co_return fail(req, error::unauthenticated("invalid refresh token"));
+        if (r->kind == refresh_kind::invalid)
+            co_return fail(req, error::unauthenticated("invalid refresh token"));
         co_return session_response(r->s, r->mfa);
     }
 
     // Rotation inside the writer: one live token per family; presenting a dead one is theft.
-    static result<refresh_outcome> rotate(db::tx& t, const std::string& hash, db::audit_entry& audit) {
+    static result<refresh_outcome> rotate(db::tx& t, const std::string& hash,
+                                          db::audit_entry& audit) {
         auto& st = t.prepare(
-            "SELECT user_id, family_id, expires_ms, rotated_ms, revoked_ms FROM refresh_tokens WHERE "
+            "SELECT user_id, family_id, expires_ms, rotated_ms, revoked_ms FROM refresh_tokens "
+            "WHERE "
             "token_hash = ?");
         st.bind(1, hash);
         refresh_outcome out;
@@ -504,7 +536,9 @@ private:
         if (!u) return out;
         out.s.u = std::move(*u);
         if (dead) {
-            t.prepare("UPDATE refresh_tokens SET revoked_ms = ? WHERE family_id = ? AND revoked_ms IS NULL")
+            t.prepare(
+                 "UPDATE refresh_tokens SET revoked_ms = ? WHERE family_id = ? AND revoked_ms IS "
+                 "NULL")
                 .bind_all(t.now_ms(), family)
                 .run();
             out.cutoff_ms = cut_off_sessions(t, user_id);
@@ -533,16 +567,18 @@ private:
         auto token = f.required_string("refresh_token", 1, 200);
         if (auto s = f.check(); !s.ok()) co_return fail(req, s.err());
         auto audit = audit_of(req, "identity.logout", req.caller->user_id);
-        auto r = co_await ctx_.db.writer().write<bool>(
-            [hash = sha256_hex(*token), user_id = req.caller->user_id, audit](db::tx& t) -> result<bool> {
-                t.prepare("UPDATE refresh_tokens SET revoked_ms = ?1 WHERE revoked_ms IS NULL AND "
-                          "user_id = ?2 AND family_id = (SELECT family_id FROM refresh_tokens "
-                          "WHERE token_hash = ?3 AND user_id = ?2)")
-                    .bind_all(t.now_ms(), user_id, hash)
-                    .run();
-                t.audit(audit);
-                return true;
-            });
+        auto r = co_await ctx_.db.writer().write<bool>([hash = sha256_hex(*token),
+                                                        user_id = req.caller->user_id,
+                                                        audit](db::tx& t) -> result<bool> {
+            t.prepare(
+                 "UPDATE refresh_tokens SET revoked_ms = ?1 WHERE revoked_ms IS NULL AND "
+                 "user_id = ?2 AND family_id = (SELECT family_id FROM refresh_tokens "
+                 "WHERE token_hash = ?3 AND user_id = ?2)")
+                .bind_all(t.now_ms(), user_id, hash)
+                .run();
+            t.audit(audit);
+            return true;
+        });
         if (!r.ok()) co_return fail(req, r.err());
         co_return response::ok(boost::json::object{{"logged_out", true}});
     }
@@ -572,9 +608,10 @@ private:
         const std::string id = req.caller->user_id;
         auto r = co_await ctx_.db.writer().write<bool>(
             [id, display_name, bio, avatar_url, timezone](db::tx& t) -> result<bool> {
-                t.prepare("UPDATE users SET display_name = COALESCE(?, display_name), bio = "
-                          "COALESCE(?, bio), avatar_url = COALESCE(?, avatar_url), timezone = "
-                          "COALESCE(?, timezone), updated_ms = ? WHERE id = ?")
+                t.prepare(
+                     "UPDATE users SET display_name = COALESCE(?, display_name), bio = "
+                     "COALESCE(?, bio), avatar_url = COALESCE(?, avatar_url), timezone = "
+                     "COALESCE(?, timezone), updated_ms = ? WHERE id = ?")
                     .bind_all(display_name, bio, avatar_url, timezone, t.now_ms(), id)
                     .run();
                 return true;
@@ -622,26 +659,28 @@ private:
         auto audit = audit_of(req, std::move(action), u.id, u.id);
         const auto lifetime = refresh_lifetime_ms_;
         std::int64_t cutoff = 0;
-        auto s = co_await ctx_.db.writer().write<session>(
-            [u, hash, audit, lifetime, by_mail, session_mfa, &cutoff](db::tx& t) -> result<session> {
-                t.prepare("UPDATE users SET password_hash = ?, updated_ms = ? WHERE id = ?")
-                    .bind_all(hash, t.now_ms(), u.id)
-                    .run();
-                revoke_refresh_tokens(t, u.id);
-                cutoff = cut_off_sessions(t, u.id);
-                t.audit(audit);
-                auto current = find_user_by_id(t.conn(), u.id);  // roles as they are now
-                if (!current) return error::not_found();
-                if (by_mail && current->mfa_enabled) return session{std::move(*current), {}, 0};
-                auto refresh = issue_refresh_token(
-                    t, u.id, new_family(session_mfa && current->mfa_enabled), t.now_ms() + lifetime);
-                const auto issued = issue_instant(t, *current);
-                return session{std::move(*current), std::move(refresh), issued};
-            });
+        auto s = co_await ctx_.db.writer().write<session>([u, hash, audit, lifetime, by_mail,
+                                                           session_mfa,
+                                                           &cutoff](db::tx& t) -> result<session> {
+            t.prepare("UPDATE users SET password_hash = ?, updated_ms = ? WHERE id = ?")
+                .bind_all(hash, t.now_ms(), u.id)
+                .run();
+            revoke_refresh_tokens(t, u.id);
+            cutoff = cut_off_sessions(t, u.id);
+            t.audit(audit);
+            auto current = find_user_by_id(t.conn(), u.id);  // roles as they are now
+            if (!current) return error::not_found();
+            if (by_mail && current->mfa_enabled) return session{std::move(*current), {}, 0};
+            auto refresh = issue_refresh_token(
+                t, u.id, new_family(session_mfa && current->mfa_enabled), t.now_ms() + lifetime);
+            const auto issued = issue_instant(t, *current);
+            return session{std::move(*current), std::move(refresh), issued};
+        });
         if (!s.ok()) co_return fail(req, s.err());
         cutoffs_.set(u.id, cutoff, u.disabled);
         if (s->refresh.token.empty())
-            co_return response::ok(boost::json::object{{"password_reset", true}, {"mfa_required", true}});
+            co_return response::ok(
+                boost::json::object{{"password_reset", true}, {"mfa_required", true}});
         co_return session_response(*s, session_mfa && s->u.mfa_enabled);
     }
 
@@ -653,15 +692,17 @@ private:
         if (auto s = f.check(); !s.ok()) co_return fail(req, s.err());
         const std::string key = lower(*email);
         auto u = co_await ctx_.db.read<std::optional<user>>(
-            [key](db::connection& c) -> result<std::optional<user>> { return find_user_by_email(c, key); });
+            [key](db::connection& c) -> result<std::optional<user>> {
+                return find_user_by_email(c, key);
+            });
         if (u.ok() && *u && !(*u)->disabled) {
             auto audit = audit_of(req, "identity.password_reset_requested", (*u)->id);
-            auto r = co_await ctx_.db.writer().write<bool>(
-                [id = (*u)->id, key, audit](db::tx& t) -> result<bool> {
-                    t.audit(audit);
-                    t.publish("identity.password_reset_requested", {{"user_id", id}, {"email", key}});
-                    return true;
-                });
+            auto r = co_await ctx_.db.writer().write<bool>([id = (*u)->id, key,
+                                                            audit](db::tx& t) -> result<bool> {
+                t.audit(audit);
+                t.publish("identity.password_reset_requested", {{"user_id", id}, {"email", key}});
+                return true;
+            });
             if (!r.ok()) co_return fail(req, r.err());
         }
         // The same answer whether or not the address is known.
@@ -686,7 +727,8 @@ private:
             });
         if (!consumed.ok()) co_return fail(req, consumed.err());
         auto u = co_await load_user(*consumed);
-        if (!u || u->disabled) co_return fail(req, error::validation("token", "is invalid, used or expired"));
+        if (!u || u->disabled)
+            co_return fail(req, error::validation("token", "is invalid, used or expired"));
         co_return co_await set_password(req, *u, *next, "identity.password_reset", true, false);
     }
 
@@ -697,8 +739,10 @@ private:
         if (!u) co_return fail(req, error::not_found());
         if (u->mfa_enabled) co_return fail(req, error::conflict("CONFLICT", "MFA is already on"));
         const std::string secret = base32_encode(random_bytes(20));
-        auto r = co_await ctx_.db.writer().write<bool>([id = u->id, secret](db::tx& t) -> result<bool> {
-            t.prepare("UPDATE users SET mfa_secret = ?, updated_ms = ? WHERE id = ? AND mfa_enabled = 0")
+        auto r = co_await ctx_.db.writer().write<bool>([id = u->id,
+                                                        secret](db::tx& t) -> result<bool> {
+            t.prepare(
+                 "UPDATE users SET mfa_secret = ?, updated_ms = ? WHERE id = ? AND mfa_enabled = 0")
                 .bind_all(secret, t.now_ms(), id)
                 .run();
             return true;
@@ -717,7 +761,8 @@ private:
         auto u = co_await load_user(req.caller->user_id);
         if (!u) co_return fail(req, error::not_found());
         if (u->mfa_enabled) co_return fail(req, error::conflict("CONFLICT", "MFA is already on"));
-        if (!u->mfa_secret) co_return fail(req, error::conflict("INVALID_STATE", "call /auth/mfa/setup first"));
+        if (!u->mfa_secret)
+            co_return fail(req, error::conflict("INVALID_STATE", "call /auth/mfa/setup first"));
         const auto secret = base32_decode(*u->mfa_secret);
         const auto step = secret ? totp_match(*secret, *code, ctx_.clock.now_ms(), u->mfa_last_step)
                                  : std::nullopt;
@@ -728,8 +773,10 @@ private:
             codes.push_back(raw.substr(0, 5) + "-" + raw.substr(5));
         }
         auto audit = audit_of(req, "identity.mfa_enabled", u->id);
-        auto r = co_await ctx_.db.writer().write<bool>([id = u->id, step, codes, audit](db::tx& t) -> result<bool> {
-            t.prepare("UPDATE users SET mfa_enabled = 1, mfa_last_step = ?, updated_ms = ? WHERE id = ?")
+        auto r = co_await ctx_.db.writer().write<bool>([id = u->id, step, codes,
+                                                        audit](db::tx& t) -> result<bool> {
+            t.prepare(
+                 "UPDATE users SET mfa_enabled = 1, mfa_last_step = ?, updated_ms = ? WHERE id = ?")
                 .bind_all(*step, t.now_ms(), id)
                 .run();
             t.prepare("DELETE FROM mfa_recovery_codes WHERE user_id = ?").bind(1, id).run();
@@ -742,7 +789,8 @@ private:
         });
         if (!r.ok()) co_return fail(req, r.err());
         boost::json::array out;
-        for (const auto& c : codes) out.emplace_back(c);
+        for (const auto& c : codes)
+            out.emplace_back(c);
         co_return response::ok(boost::json::object{{"mfa_enabled", true}, {"recovery_codes", out}});
     }
 
@@ -760,15 +808,19 @@ private:
                                  : std::nullopt;
         const std::string recovery = sha256_hex(normalize_recovery_code(*code));
         auto audit = audit_of(req, "identity.mfa_disabled", u->id);
-        auto r = co_await ctx_.db.writer().write<bool>([id = u->id, step, recovery, audit](db::tx& t) -> result<bool> {
+        auto r = co_await ctx_.db.writer().write<bool>([id = u->id, step, recovery,
+                                                        audit](db::tx& t) -> result<bool> {
             if (!step) {
-                t.prepare("UPDATE mfa_recovery_codes SET used_ms = ? WHERE user_id = ? AND code_hash = ? "
-                          "AND used_ms IS NULL")
+                t.prepare(
+                     "UPDATE mfa_recovery_codes SET used_ms = ? WHERE user_id = ? AND code_hash = "
+                     "? "
+                     "AND used_ms IS NULL")
                     .bind_all(t.now_ms(), id, recovery)
                     .run();
                 if (t.conn().changes() != 1) return error::validation("code", "does not match");
             }
-            t.prepare("UPDATE users SET mfa_enabled = 0, mfa_secret = NULL, updated_ms = ? WHERE id = ?")
+            t.prepare(
+                 "UPDATE users SET mfa_enabled = 0, mfa_secret = NULL, updated_ms = ? WHERE id = ?")
                 .bind_all(t.now_ms(), id)
                 .run();
             t.prepare("DELETE FROM mfa_recovery_codes WHERE user_id = ?").bind(1, id).run();
@@ -792,14 +844,16 @@ private:
             std::vector<user> users;
             std::int64_t total = 0;
         };
-        auto r = co_await ctx_.db.read<page_of_users>([q, page, per_page](db::connection& c) -> result<page_of_users> {
-            page_of_users p;
-            p.users = list_users(c, q, per_page, (page - 1) * per_page, p.total);
-            return p;
-        });
+        auto r = co_await ctx_.db.read<page_of_users>(
+            [q, page, per_page](db::connection& c) -> result<page_of_users> {
+                page_of_users p;
+                p.users = list_users(c, q, per_page, (page - 1) * per_page, p.total);
+                return p;
+            });
         if (!r.ok()) co_return fail(req, r.err());
         boost::json::array items;
-        for (const auto& u : r->users) items.push_back(to_json(u));
+        for (const auto& u : r->users)
+            items.push_back(to_json(u));
         co_return response::list(items, page, per_page, r->total);
     }
 
@@ -814,7 +868,8 @@ private:
             if (!v || v->is_null()) return;
             if (!v->is_array()) return f.fail(key, "must be a list of roles");
             for (const auto& r : v->get_array()) {
-                if (!r.is_string() || !is_known_role(r.get_string())) return f.fail(key, "contains an unknown role");
+                if (!r.is_string() || !is_known_role(r.get_string()))
+                    return f.fail(key, "contains an unknown role");
                 out.emplace_back(r.get_string());
             }
         };
@@ -826,8 +881,10 @@ private:
         const std::string target(req.param("id"));
         auto audit = audit_of(req, "identity.roles_changed", target);
         boost::json::array a, rm;
-        for (const auto& x : add) a.emplace_back(x);
-        for (const auto& x : remove) rm.emplace_back(x);
+        for (const auto& x : add)
+            a.emplace_back(x);
+        for (const auto& x : remove)
+            rm.emplace_back(x);
         audit.details = {{"add", a}, {"remove", rm}};
         std::int64_t cutoff = 0;
         auto r = co_await ctx_.db.writer().write<bool>(
@@ -849,14 +906,15 @@ private:
         const std::string target(req.param("id"));
         auto audit = audit_of(req, "identity.user_disabled", target);
         std::int64_t cutoff = 0;
-        auto r = co_await ctx_.db.writer().write<bool>([target, audit, &cutoff](db::tx& t) -> result<bool> {
-            if (!find_user_by_id(t.conn(), target)) return error::not_found("no such user");
-            t.prepare("UPDATE users SET disabled = 1 WHERE id = ?").bind(1, target).run();
-            revoke_refresh_tokens(t, target);
-            cutoff = cut_off_sessions(t, target);
-            t.audit(audit);
-            return true;
-        });
+        auto r = co_await ctx_.db.writer().write<bool>(
+            [target, audit, &cutoff](db::tx& t) -> result<bool> {
+                if (!find_user_by_id(t.conn(), target)) return error::not_found("no such user");
+                t.prepare("UPDATE users SET disabled = 1 WHERE id = ?").bind(1, target).run();
+                revoke_refresh_tokens(t, target);
+                cutoff = cut_off_sessions(t, target);
+                t.audit(audit);
+                return true;
+            });
         if (!r.ok()) co_return fail(req, r.err());
         cutoffs_.set(target, cutoff, true);
         auto u = co_await load_user(target);
@@ -872,18 +930,21 @@ private:
             std::int64_t not_before;
             bool disabled;
         };
-        auto rows = co_await ctx_.db.read<std::vector<row>>([since_ms](db::connection& c) -> result<std::vector<row>> {
-            auto& st = c.prepare(
-                "SELECT id, not_before_ms, disabled FROM users WHERE updated_ms >= ? AND "
-                "(not_before_ms > 0 OR disabled = 1)");
-            st.bind(1, since_ms);
-            std::vector<row> out;
-            while (st.step()) out.push_back({st.text(0), st.int64(1), st.int64(2) != 0});
-            st.reset();
-            return out;
-        });
+        auto rows = co_await ctx_.db.read<std::vector<row>>(
+            [since_ms](db::connection& c) -> result<std::vector<row>> {
+                auto& st = c.prepare(
+                    "SELECT id, not_before_ms, disabled FROM users WHERE updated_ms >= ? AND "
+                    "(not_before_ms > 0 OR disabled = 1)");
+                st.bind(1, since_ms);
+                std::vector<row> out;
+                while (st.step())
+                    out.push_back({st.text(0), st.int64(1), st.int64(2) != 0});
+                st.reset();
+                return out;
+            });
         if (!rows.ok()) co_return;
-        for (const auto& r : *rows) cutoffs_.set(r.id, r.not_before, r.disabled);
+        for (const auto& r : *rows)
+            cutoffs_.set(r.id, r.not_before, r.disabled);
     }
 
     awaitable<void> poll_loop() {
@@ -910,6 +971,8 @@ private:
 
 }  // namespace
 
-std::unique_ptr<module> make_module(context& ctx) { return std::make_unique<identity_module>(ctx); }
+std::unique_ptr<module> make_module(context& ctx) {
+    return std::make_unique<identity_module>(ctx);
+}
 
 }  // namespace souk::identity

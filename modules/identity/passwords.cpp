@@ -51,8 +51,8 @@ const std::unordered_set<std::string>& common_set() {
 
 std::string hash_password(std::string_view password, const argon2_params& p) {
     const std::string salt = random_bytes(salt_bytes);
-    const std::size_t len = argon2_encodedlen(p.t_cost, p.m_cost_kib, p.parallelism, salt_bytes,
-                                              hash_bytes, Argon2_id);
+    const std::size_t len =
+        argon2_encodedlen(p.t_cost, p.m_cost_kib, p.parallelism, salt_bytes, hash_bytes, Argon2_id);
     std::string encoded(len, '\0');
     const int rc = argon2id_hash_encoded(p.t_cost, p.m_cost_kib, p.parallelism, password.data(),
                                          password.size(), salt.data(), salt.size(), hash_bytes,

@@ -1,6 +1,6 @@
 // The identity module's public helpers (include/souk/identity/identity.hpp).
-#include <souk/identity/identity.hpp>
 #include <souk/core/random.hpp>
+#include <souk/identity/identity.hpp>
 #include <stdexcept>
 
 #include "passwords.hpp"

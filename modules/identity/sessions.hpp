@@ -12,7 +12,7 @@
 namespace souk::identity {
 
 class session_cutoffs {
-public:
+  public:
     void set(const std::string& user_id, std::int64_t not_before_ms, bool disabled) {
         std::unique_lock lock(mu_);
         auto& e = entries_[user_id];
@@ -27,7 +27,7 @@ public:
         return !it->second.disabled && iat_ms >= it->second.not_before_ms;
     }
 
-private:
+  private:
     struct entry {
         std::int64_t not_before_ms = 0;
         bool disabled = false;
@@ -40,8 +40,9 @@ private:
 // addresses answer exactly like known ones). Attempts still being checked count against the
 // limit too, so that guesses sent all at once cannot outrun it.
 class lockout {
-public:
-    lockout(int failures_max, std::int64_t window_ms) : failures_max_(failures_max), window_ms_(window_ms) {}
+  public:
+    lockout(int failures_max, std::int64_t window_ms)
+        : failures_max_(failures_max), window_ms_(window_ms) {}
 
     // While as many attempts are in flight as failures are still allowed, callers are told to
     // come back after this long.
@@ -63,7 +64,8 @@ public:
         auto& e = entries_[key];
         if (e.locked_until_ms > now_ms) return e.locked_until_ms - now_ms;
         forget_old(e, now_ms);
-        if (static_cast<int>(e.failures.size()) + e.in_flight >= failures_max_) return busy_retry_ms;
+        if (static_cast<int>(e.failures.size()) + e.in_flight >= failures_max_)
+            return busy_retry_ms;
         ++e.in_flight;
         return 0;
     }
@@ -103,14 +105,15 @@ public:
         if (e.in_flight == 0 && e.failures.empty() && e.locked_until_ms == 0) entries_.erase(it);
     }
 
-private:
+  private:
     struct entry {
         std::deque<std::int64_t> failures;
         std::int64_t locked_until_ms = 0;
         int in_flight = 0;
     };
     void forget_old(entry& e, std::int64_t now_ms) const {
-        while (!e.failures.empty() && e.failures.front() <= now_ms - window_ms_) e.failures.pop_front();
+        while (!e.failures.empty() && e.failures.front() <= now_ms - window_ms_)
+            e.failures.pop_front();
     }
     void prune(std::int64_t now_ms) {
         std::erase_if(entries_, [&](const auto& kv) {
@@ -127,7 +130,7 @@ private:
 
 // One login attempt begun with lockout::begin; released when it ends neither way.
 class login_attempt {
-public:
+  public:
     login_attempt(lockout& l, std::string key) : lockout_(l), key_(std::move(key)) {}
     login_attempt(const login_attempt&) = delete;
     login_attempt& operator=(const login_attempt&) = delete;
@@ -141,7 +144,7 @@ public:
         if (std::exchange(open_, false)) lockout_.succeed(key_);
     }
 
-private:
+  private:
     lockout& lockout_;
     std::string key_;
     bool open_ = true;

@@ -9,9 +9,12 @@ namespace souk::identity {
 
 namespace {
 
-constexpr std::string_view header_b64 = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";  // {"alg":"HS256","typ":"JWT"}
+constexpr std::string_view header_b64 =
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";  // {"alg":"HS256","typ":"JWT"}
 
-error invalid() { return error::unauthenticated("invalid access token"); }
+error invalid() {
+    return error::unauthenticated("invalid access token");
+}
 
 // NumericDates from 1970 to the year 5138: anything else is not one of ours, and converting it
 // to an integer (or to milliseconds) would overflow.
@@ -33,7 +36,8 @@ bool audience_matches(const boost::json::value& aud, std::string_view expected) 
 
 std::string sign_access_token(const access_claims& c, const token_settings& s) {
     boost::json::array roles;
-    for (const auto& r : c.roles) roles.emplace_back(r);
+    for (const auto& r : c.roles)
+        roles.emplace_back(r);
     boost::json::object p{{"sub", c.sub},
                           {"tenant", c.tenant},
                           {"roles", std::move(roles)},

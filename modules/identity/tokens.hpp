@@ -14,7 +14,7 @@ struct access_claims {
     std::vector<std::string> roles;
     std::int64_t iat_ms = 0;  // NumericDate with millisecond fraction
     std::int64_t exp_s = 0;
-    bool mfa = false;         // the session was opened with a TOTP code
+    bool mfa = false;  // the session was opened with a TOTP code
 };
 
 struct token_settings {

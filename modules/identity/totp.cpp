@@ -14,12 +14,14 @@ std::string hotp(std::string_view key, std::uint64_t counter, int digits) {
     }
     const std::string mac = hmac_sha1(key, msg);
     const int offset = mac[19] & 0x0f;
-    const std::uint32_t bin = (static_cast<std::uint32_t>(mac[offset] & 0x7f) << 24) |
-                              (static_cast<std::uint32_t>(static_cast<unsigned char>(mac[offset + 1])) << 16) |
-                              (static_cast<std::uint32_t>(static_cast<unsigned char>(mac[offset + 2])) << 8) |
-                              static_cast<std::uint32_t>(static_cast<unsigned char>(mac[offset + 3]));
+    const std::uint32_t bin =
+        (static_cast<std::uint32_t>(mac[offset] & 0x7f) << 24) |
+        (static_cast<std::uint32_t>(static_cast<unsigned char>(mac[offset + 1])) << 16) |
+        (static_cast<std::uint32_t>(static_cast<unsigned char>(mac[offset + 2])) << 8) |
+        static_cast<std::uint32_t>(static_cast<unsigned char>(mac[offset + 3]));
     std::uint32_t mod = 1;
-    for (int i = 0; i < digits; ++i) mod *= 10;
+    for (int i = 0; i < digits; ++i)
+        mod *= 10;
     char buf[16];
     std::snprintf(buf, sizeof buf, "%0*u", digits, bin % mod);
     return buf;

@@ -48,7 +48,8 @@ std::optional<user> find_user(db::connection& c, const std::string& where, std::
 
 boost::json::object to_json(const user& u) {
     boost::json::array roles;
-    for (const auto& r : u.roles) roles.emplace_back(r);
+    for (const auto& r : u.roles)
+        roles.emplace_back(r);
     return {{"id", u.id},
             {"email", u.email},
             {"display_name", u.display_name},
@@ -96,7 +97,8 @@ std::vector<std::string> load_roles(db::connection& c, std::string_view user_id)
     auto& st = c.prepare("SELECT role FROM user_roles WHERE user_id = ? ORDER BY role");
     st.bind(1, user_id);
     std::vector<std::string> out;
-    while (st.step()) out.push_back(st.text(0));
+    while (st.step())
+        out.push_back(st.text(0));
     st.reset();
     return out;
 }
@@ -104,7 +106,8 @@ std::vector<std::string> load_roles(db::connection& c, std::string_view user_id)
 std::vector<user> list_users(db::connection& c, std::string_view q, std::int64_t limit,
                              std::int64_t offset, std::int64_t& total) {
     const std::string pattern = "%" + std::string(q) + "%";
-    auto& count = c.prepare("SELECT COUNT(*) FROM users WHERE email LIKE ?1 OR display_name LIKE ?1");
+    auto& count =
+        c.prepare("SELECT COUNT(*) FROM users WHERE email LIKE ?1 OR display_name LIKE ?1");
     count.bind(1, pattern);
     count.step();
     total = count.int64(0);
@@ -114,9 +117,11 @@ std::vector<user> list_users(db::connection& c, std::string_view q, std::int64_t
                          "created_ms, id LIMIT ?2 OFFSET ?3");
     st.bind_all(pattern, limit, offset);
     std::vector<user> out;
-    while (st.step()) out.push_back(read_user(st));
+    while (st.step())
+        out.push_back(read_user(st));
     st.reset();
-    for (auto& u : out) u.roles = load_roles(c, u.id);
+    for (auto& u : out)
+        u.roles = load_roles(c, u.id);
     return out;
 }
 
@@ -138,7 +143,9 @@ void set_roles(db::tx& t, std::string_view user_id, const std::vector<std::strin
             .bind_all(user_id, r)
             .run();
     for (const auto& r : remove)
-        t.prepare("DELETE FROM user_roles WHERE user_id = ? AND role = ?").bind_all(user_id, r).run();
+        t.prepare("DELETE FROM user_roles WHERE user_id = ? AND role = ?")
+            .bind_all(user_id, r)
+            .run();
 }
 
 std::int64_t cut_off_sessions(db::tx& t, std::string_view user_id) {

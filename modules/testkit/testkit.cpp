@@ -20,7 +20,7 @@ struct kv {
 };
 
 class testkit final : public module {
-public:
+  public:
     explicit testkit(context& ctx) : ctx_(ctx) {
         auto& r = ctx.router;
         r.post("/api/v1/_test/echo", {.summary = "Echoes a JSON body (test only)"},
@@ -38,25 +38,30 @@ public:
                [this](request& req) -> awaitable<response> { co_return co_await write(req); });
         r.get("/api/v1/_test/kv/{key}", {.summary = "Reads a key (test only)"},
               [this](request& req) -> awaitable<response> { co_return co_await read(req); });
-        r.get("/api/v1/_test/deliveries/{key}", {.summary = "Events delivered for a key (test only)"},
+        r.get("/api/v1/_test/deliveries/{key}",
+              {.summary = "Events delivered for a key (test only)"},
               [this](request& req) -> awaitable<response> { co_return co_await deliveries(req); });
         r.get("/api/v1/_test/slow", {.summary = "Answers after ?ms= milliseconds (test only)"},
               [](request& req) -> awaitable<response> {
                   const auto ms = std::stol(req.query_param("ms").value_or("100"));
-                  boost::asio::steady_timer t(co_await boost::asio::this_coro::executor,
-                                              std::chrono::milliseconds(std::clamp(ms, 0L, 30000L)));
+                  boost::asio::steady_timer t(
+                      co_await boost::asio::this_coro::executor,
+                      std::chrono::milliseconds(std::clamp(ms, 0L, 30000L)));
                   co_await t.async_wait(boost::asio::use_awaitable);
                   co_return response::ok(boost::json::object{{"slept_ms", ms}});
               });
-        r.post("/api/v1/_test/disk-full", {.summary = "Makes the writer's disk look full, or not (test only)"},
+        r.post("/api/v1/_test/disk-full",
+               {.summary = "Makes the writer's disk look full, or not (test only)"},
                [this](request& req) -> awaitable<response> { co_return co_await disk_full(req); });
-        ctx.bus.subscribe("testkit.written", "testkit.recorder",
-                          [this](const bus::event& e) -> awaitable<status> { co_return co_await record(e); });
+        ctx.bus.subscribe(
+            "testkit.written", "testkit.recorder",
+            [this](const bus::event& e) -> awaitable<status> { co_return co_await record(e); });
         ctx.scheduler.on("testkit.timer", [this](const db::timer_row& t) -> awaitable<status> {
             const std::string key(t.payload.at("key").as_string());
             auto r = co_await ctx_.db.writer().write<bool>([key](db::tx& x) -> result<bool> {
-                x.prepare("INSERT OR REPLACE INTO testkit_kv (key, value, created_ms) VALUES (?, "
-                          "'fired', ?)")
+                x.prepare(
+                     "INSERT OR REPLACE INTO testkit_kv (key, value, created_ms) VALUES (?, "
+                     "'fired', ?)")
                     .bind_all(key, x.now_ms())
                     .run();
                 return true;
@@ -68,7 +73,7 @@ public:
 
     std::string_view name() const override { return "testkit"; }
 
-private:
+  private:
     // {key, value, publish?: bool, timer_ms?: int}
     awaitable<response> write(request& req) {
         auto body = req.json();
@@ -81,19 +86,20 @@ private:
         if (auto s = f.check(); !s.ok()) co_return response::fail(s.err(), req.request_id);
         kv item{*key, *value};
         const bool pub = publish.value_or(false);
-        auto r = co_await ctx_.db.writer().write<std::string>(
-            [item, pub, timer_ms](db::tx& t) -> result<std::string> {
-                auto& exists = t.prepare("SELECT 1 FROM testkit_kv WHERE key = ?");
-                exists.bind(1, item.key);
-                if (exists.step()) return error::conflict("CONFLICT", "key exists");
-                t.prepare("INSERT INTO testkit_kv (key, value, created_ms) VALUES (?, ?, ?)")
-                    .bind_all(item.key, item.value, t.now_ms())
-                    .run();
-                std::string event_id;
-                if (pub) event_id = t.publish("testkit.written", {{"key", item.key}});
-                if (timer_ms) t.schedule("testkit.timer", t.now_ms() + *timer_ms, {{"key", item.key + ".timer"}});
-                return event_id;
-            });
+        auto r = co_await ctx_.db.writer().write<std::string>([item, pub, timer_ms](db::tx& t)
+                                                                  -> result<std::string> {
+            auto& exists = t.prepare("SELECT 1 FROM testkit_kv WHERE key = ?");
+            exists.bind(1, item.key);
+            if (exists.step()) return error::conflict("CONFLICT", "key exists");
+            t.prepare("INSERT INTO testkit_kv (key, value, created_ms) VALUES (?, ?, ?)")
+                .bind_all(item.key, item.value, t.now_ms())
+                .run();
+            std::string event_id;
+            if (pub) event_id = t.publish("testkit.written", {{"key", item.key}});
+            if (timer_ms)
+                t.schedule("testkit.timer", t.now_ms() + *timer_ms, {{"key", item.key + ".timer"}});
+            return event_id;
+        });
         if (!r.ok()) co_return response::fail(r.err(), req.request_id);
         co_return response::ok(boost::json::object{{"key", item.key}, {"event_id", *r}}, 201);
     }
@@ -116,14 +122,15 @@ private:
 
     awaitable<response> deliveries(request& req) {
         std::string key(req.param("key"));
-        auto r = co_await ctx_.db.read<std::int64_t>([key](db::connection& c) -> result<std::int64_t> {
-            auto& st = c.prepare("SELECT COUNT(*) FROM testkit_deliveries WHERE key = ?");
-            st.bind(1, key);
-            st.step();
-            const auto n = st.int64(0);
-            st.reset();
-            return n;
-        });
+        auto r =
+            co_await ctx_.db.read<std::int64_t>([key](db::connection& c) -> result<std::int64_t> {
+                auto& st = c.prepare("SELECT COUNT(*) FROM testkit_deliveries WHERE key = ?");
+                st.bind(1, key);
+                st.step();
+                const auto n = st.int64(0);
+                st.reset();
+                return n;
+            });
         if (!r.ok()) co_return response::fail(r.err(), req.request_id);
         co_return response::ok(boost::json::object{{"key", key}, {"deliveries", *r}});
     }
@@ -138,20 +145,21 @@ private:
         auto full = f.optional_bool("full");
         if (!full) f.fail("full", "must be true or false");
         if (auto s = f.check(); !s.ok()) co_return response::fail(s.err(), req.request_id);
-        auto r = co_await ctx_.db.writer().write<std::int64_t>([on = *full](db::tx& t) -> result<std::int64_t> {
-            std::int64_t cap = 4294967294;
-            if (on) {
-                auto& pc = t.conn().prepare("PRAGMA page_count");
-                pc.step();
-                cap = pc.int64(0);
-                pc.reset();
-            }
-            auto& st = t.conn().prepare("PRAGMA max_page_count = " + std::to_string(cap));
-            std::int64_t now = 0;
-            if (st.step()) now = st.int64(0);
-            st.reset();
-            return now;
-        });
+        auto r = co_await ctx_.db.writer().write<std::int64_t>(
+            [on = *full](db::tx& t) -> result<std::int64_t> {
+                std::int64_t cap = 4294967294;
+                if (on) {
+                    auto& pc = t.conn().prepare("PRAGMA page_count");
+                    pc.step();
+                    cap = pc.int64(0);
+                    pc.reset();
+                }
+                auto& st = t.conn().prepare("PRAGMA max_page_count = " + std::to_string(cap));
+                std::int64_t now = 0;
+                if (st.step()) now = st.int64(0);
+                st.reset();
+                return now;
+            });
         if (!r.ok()) co_return response::fail(r.err(), req.request_id);
         co_return response::ok(boost::json::object{{"full", *full}, {"max_page_count", *r}});
     }
@@ -168,7 +176,8 @@ private:
         const std::string key(e.payload.at("key").as_string());
         auto r = co_await ctx_.db.writer().write<bool>([id, key](db::tx& t) -> result<bool> {
             if (!t.first_delivery("testkit.recorder", id)) return false;
-            t.prepare("INSERT INTO testkit_deliveries (event_id, key, delivered_ms) VALUES (?, ?, ?)")
+            t.prepare(
+                 "INSERT INTO testkit_deliveries (event_id, key, delivered_ms) VALUES (?, ?, ?)")
                 .bind_all(id, key, t.now_ms())
                 .run();
             return true;
@@ -182,6 +191,8 @@ private:
 
 }  // namespace
 
-std::unique_ptr<module> make_module(context& ctx) { return std::make_unique<testkit>(ctx); }
+std::unique_ptr<module> make_module(context& ctx) {
+    return std::make_unique<testkit>(ctx);
+}
 
 }  // namespace souk::testkit

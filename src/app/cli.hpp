@@ -1,9 +1,9 @@
 #pragma once
 // The souk command line: subcommands, their options, and the shared start-up pieces.
-#include <souk/config/config.hpp>
-#include <souk/kernel.hpp>
 #include <atomic>
 #include <optional>
+#include <souk/config/config.hpp>
+#include <souk/kernel.hpp>
 #include <string>
 #include <vector>
 

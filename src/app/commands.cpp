@@ -4,8 +4,8 @@
 #include <boost/json.hpp>
 #include <cstdio>
 #include <filesystem>
-#include <souk/db/database.hpp>
 #include <souk/booking/booking.hpp>
+#include <souk/db/database.hpp>
 #include <souk/identity/identity.hpp>
 
 #include "app/runtime.hpp"
@@ -40,9 +40,10 @@ std::string integrity(db::connection& c) {
 }  // namespace
 
 int cmd_migrate(const args& a) {
-    if (help(a, "usage: souk migrate status|up [--env E] [--config FILE]\n"
-                "status lists the embedded migrations and whether each is applied; up applies "
-                "the missing ones in order."))
+    if (help(a,
+             "usage: souk migrate status|up [--env E] [--config FILE]\n"
+             "status lists the embedded migrations and whether each is applied; up applies "
+             "the missing ones in order."))
         return exit_ok;
     if (a.positional.size() != 1 || (a.positional[0] != "status" && a.positional[0] != "up")) {
         std::fputs("souk migrate: expected 'status' or 'up'\n", stderr);
@@ -50,19 +51,22 @@ int cmd_migrate(const args& a) {
     }
     auto s = load_settings(a);
     if (!s) return exit_usage;
-    db::connection c(config::in_data_dir(*s, s->db_path), db::open_mode::read_write, s->synchronous);
+    db::connection c(config::in_data_dir(*s, s->db_path), db::open_mode::read_write,
+                     s->synchronous);
     if (a.positional[0] == "up") {
         const int n = db::migrate_up(c);
         std::printf("applied %d migration(s)\n", n);
     }
     for (const auto& m : db::migrations_status(c))
-        std::printf("%04d %-40s %s\n", m.version, m.name.c_str(), m.applied ? "applied" : "pending");
+        std::printf("%04d %-40s %s\n", m.version, m.name.c_str(),
+                    m.applied ? "applied" : "pending");
     return exit_ok;
 }
 
 int cmd_backup(const args& a) {
-    if (help(a, "usage: souk backup --out FILE\n"
-                "An online, consistent copy of the database, safe while the server runs."))
+    if (help(a,
+             "usage: souk backup --out FILE\n"
+             "An online, consistent copy of the database, safe while the server runs."))
         return exit_ok;
     const std::string out = a.get("out");
     if (out.empty()) {
@@ -92,9 +96,10 @@ int cmd_backup(const args& a) {
 }
 
 int cmd_restore(const args& a) {
-    if (help(a, "usage: souk restore --from FILE\n"
-                "Replaces the database with a backup. Refused while a server runs on the same "
-                "data directory."))
+    if (help(a,
+             "usage: souk restore --from FILE\n"
+             "Replaces the database with a backup. Refused while a server runs on the same "
+             "data directory."))
         return exit_ok;
     const std::string from = a.get("from");
     if (from.empty()) {
@@ -133,9 +138,10 @@ int cmd_restore(const args& a) {
 }
 
 int cmd_config(const args& a) {
-    if (help(a, "usage: souk config check [--env E] [--config FILE] [--set key=value]\n"
-                "Validates the merged configuration (exit 2 naming the bad key) and prints it "
-                "with secrets masked."))
+    if (help(a,
+             "usage: souk config check [--env E] [--config FILE] [--set key=value]\n"
+             "Validates the merged configuration (exit 2 naming the bad key) and prints it "
+             "with secrets masked."))
         return exit_ok;
     if (a.positional.size() != 1 || a.positional[0] != "check") {
         std::fputs("souk config: expected 'check'\n", stderr);
@@ -156,8 +162,8 @@ int cmd_routes(const args& a) {
     auto s = load_settings(a);
     if (!s) return exit_usage;
     // Build the runtime against a scratch data directory: routes need the modules, not data.
-    const auto scratch = std::filesystem::temp_directory_path() /
-                         ("souk-routes-" + std::to_string(::getpid()));
+    const auto scratch =
+        std::filesystem::temp_directory_path() / ("souk-routes-" + std::to_string(::getpid()));
     s->data_dir = scratch.string();
     std::filesystem::create_directories(scratch);
     boost::json::array out;
@@ -166,9 +172,10 @@ int cmd_routes(const args& a) {
         for (const auto& r : rt.routes().routes()) {
             const char* who = r->options.access == http::access::anyone ? "anyone"
                               : r->options.access == http::access::user ? "user"
-                                                                         : "roles";
+                                                                        : "roles";
             boost::json::array roles;
-            for (const auto& role : r->options.roles) roles.emplace_back(role);
+            for (const auto& role : r->options.roles)
+                roles.emplace_back(role);
             out.push_back({{"method", http::to_string(r->method)},
                            {"path", r->pattern},
                            {"access", who},
@@ -182,8 +189,9 @@ int cmd_routes(const args& a) {
 }
 
 int cmd_check(const args& a) {
-    if (help(a, "usage: souk check\nVerifies the database: SQLite integrity and the kernel's "
-                "invariants. Exit 1 on any violation."))
+    if (help(a,
+             "usage: souk check\nVerifies the database: SQLite integrity and the kernel's "
+             "invariants. Exit 1 on any violation."))
         return exit_ok;
     auto s = load_settings(a);
     if (!s) return exit_usage;
@@ -194,12 +202,14 @@ int cmd_check(const args& a) {
     if (ic != "ok") ++problems;
     auto& fk = c.prepare("PRAGMA foreign_key_check");
     int fk_rows = 0;
-    while (fk.step()) ++fk_rows;
+    while (fk.step())
+        ++fk_rows;
     fk.reset();
     std::printf("foreign_key_check: %d violation(s)\n", fk_rows);
     problems += fk_rows;
     const auto seats = booking::check_invariants(c, system_clock().now_ms());
-    for (const auto& p : seats) std::printf("booking: %s\n", p.c_str());
+    for (const auto& p : seats)
+        std::printf("booking: %s\n", p.c_str());
     std::printf("booking seats: %zu problem(s)\n", seats.size());
     problems += static_cast<int>(seats.size());
     std::puts(problems == 0 ? "check: ok" : "check: FAILED");

@@ -20,9 +20,10 @@ prometheus::Gauge& gauge(const char* name, const char* help) {
 }  // namespace
 
 void register_ops_routes(http::router& r, ops_state& st) {
-    r.get("/health", {.summary = "Liveness"}, [](http::request&) -> boost::asio::awaitable<http::response> {
-        co_return http::response::raw(200, "application/json", R"({"status":"ok"})");
-    });
+    r.get("/health", {.summary = "Liveness"},
+          [](http::request&) -> boost::asio::awaitable<http::response> {
+              co_return http::response::raw(200, "application/json", R"({"status":"ok"})");
+          });
 
     r.get("/ready", {.summary = "Readiness: database writable, modules loaded"},
           [&st](http::request& req) -> boost::asio::awaitable<http::response> {
@@ -30,8 +31,9 @@ void register_ops_routes(http::router& r, ops_state& st) {
                   co_return http::response::fail(error::unavailable("starting"), req.request_id);
               }
               auto probe = co_await st.db.writer().write<bool>([](db::tx& t) -> result<bool> {
-                  t.prepare("INSERT INTO kernel_probe (id, touched_ms) VALUES (1, ?) ON CONFLICT "
-                            "(id) DO UPDATE SET touched_ms = excluded.touched_ms")
+                  t.prepare(
+                       "INSERT INTO kernel_probe (id, touched_ms) VALUES (1, ?) ON CONFLICT "
+                       "(id) DO UPDATE SET touched_ms = excluded.touched_ms")
                       .bind(1, t.now_ms())
                       .run();
                   return true;
@@ -57,7 +59,8 @@ void register_ops_routes(http::router& r, ops_state& st) {
 
     r.get("/api/v1/openapi.json", {.summary = "This API's OpenAPI 3 document"},
           [](http::request&) -> boost::asio::awaitable<http::response> {
-              co_return http::response::raw(200, "application/json", std::string(openapi_document()));
+              co_return http::response::raw(200, "application/json",
+                                            std::string(openapi_document()));
           });
 }
 

@@ -18,13 +18,13 @@ namespace souk::app {
 // may hold executors of another (a coroutine hopping to a shard), so every context must be
 // shut down while all of them still exist, before any is destroyed.
 class io_context_owned : public boost::asio::io_context {
-public:
+  public:
     using boost::asio::io_context::io_context;
     void shut_down() { shutdown(); }
 };
 
 class runtime {
-public:
+  public:
     explicit runtime(config::settings s);
     ~runtime();
 
@@ -32,7 +32,7 @@ public:
     int serve();
     const http::router& routes() const { return router_; }
 
-private:
+  private:
     void drain_and_stop();
 
     config::settings cfg_;

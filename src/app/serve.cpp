@@ -29,7 +29,8 @@ void observe_writer(db::writer& w) {
                              .Name("souk_db_commit_batch_jobs")
                              .Help("Write jobs per group commit")
                              .Register(metrics::registry())
-                             .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256, 512});
+                             .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32,
+                                                                              64, 128, 256, 512});
     static auto& latency = prometheus::BuildHistogram()
                                .Name("souk_db_commit_duration_seconds")
                                .Help("Time from a batch's BEGIN to its COMMIT")
@@ -41,7 +42,8 @@ void observe_writer(db::writer& w) {
     });
 }
 
-std::string public_url(const config::settings& s, std::uint16_t http_port, std::uint16_t https_port) {
+std::string public_url(const config::settings& s, std::uint16_t http_port,
+                       std::uint16_t https_port) {
     if (!s.server.public_url.empty()) return s.server.public_url;
     const std::string host = s.server.host == "0.0.0.0" ? "localhost" : s.server.host;
     if (s.server.https) return "https://" + host + ":" + std::to_string(https_port) + "/";
@@ -68,8 +70,8 @@ runtime::runtime(config::settings s) : cfg_(std::move(s)) {
     register_ops_routes(router_, *ops_);
     limiter_ = std::make_unique<http::rate_limiter>(clock_);
     for (const auto& [cls, v] : cfg_.raw.at("rate_limits").get_object()) {
-        limiter_->set_limit(std::string(cls),
-                            {v.at("per_second").to_number<double>(), v.at("burst").to_number<double>()});
+        limiter_->set_limit(std::string(cls), {v.at("per_second").to_number<double>(),
+                                               v.at("burst").to_number<double>()});
     }
     router_.use(limiter_->as_middleware());
     idempotency_ = std::make_unique<http::idempotency_guard>(*db_, clock_);
@@ -77,20 +79,23 @@ runtime::runtime(config::settings s) : cfg_(std::move(s)) {
     mailer_ = mail::make_mailer(cfg_, ios_.front()->get_executor());
     cpu_pool_ = std::make_unique<asio::thread_pool>(2);
     std::vector<asio::any_io_executor> executors;
-    for (auto& io : ios_) executors.push_back(io->get_executor());
+    for (auto& io : ios_)
+        executors.push_back(io->get_executor());
     inventory_ = std::make_unique<inventory::engine>(executors, clock_);
-    ctx_ = std::unique_ptr<context>(new context{cfg_, secrets_, *db_, *bus_, *scheduler_, clock_,
-                                                router_, *limiter_, *mailer_, *inventory_, executors,
-                                                [this] { return public_url_; },
-                                                cpu_pool_->get_executor()});
+    ctx_ = std::unique_ptr<context>(new context{
+        cfg_, secrets_, *db_, *bus_, *scheduler_, clock_, router_, *limiter_, *mailer_, *inventory_,
+        executors, [this] { return public_url_; }, cpu_pool_->get_executor()});
     modules_ = build_modules(*ctx_);
     router_.freeze(http::attach_route_metrics);
 }
 
 runtime::~runtime() {
-    for (auto& io : ios_) io->stop();
-    for (auto& io : ios_) io->shut_down();
-    for (auto it = modules_.rbegin(); it != modules_.rend(); ++it) (*it)->stop();
+    for (auto& io : ios_)
+        io->stop();
+    for (auto& io : ios_)
+        io->shut_down();
+    for (auto it = modules_.rbegin(); it != modules_.rend(); ++it)
+        (*it)->stop();
     if (cpu_pool_) cpu_pool_->join();
     if (db_) db_->stop();
 }
@@ -119,7 +124,8 @@ int runtime::serve() {
     http::dispatcher plain(router_, &assets, plain_opts);
 
     std::vector<asio::io_context*> ios;
-    for (auto& io : ios_) ios.push_back(io.get());
+    for (auto& io : ios_)
+        ios.push_back(io.get());
     http::server srv(ios, so, secure, plain, tls);
     srv.start();
     if (plain_opts.redirect_to_https) {
@@ -134,7 +140,8 @@ int runtime::serve() {
     asio::co_spawn(
         *ios_.front(),
         [this]() -> asio::awaitable<void> {
-            for (auto& m : modules_) co_await m->ready();
+            for (auto& m : modules_)
+                co_await m->ready();
             ops_->ready = true;
         },
         asio::detached);
@@ -183,7 +190,8 @@ int runtime::serve() {
                 inventory_->stop();
                 purge_timer.cancel();
                 log_flush.cancel();
-                for (auto& io : ios_) io->stop();
+                for (auto& io : ios_)
+                    io->stop();
             },
             asio::detached);
     });
@@ -207,9 +215,12 @@ int runtime::serve() {
         auto guard = asio::make_work_guard(*ios_.front());
         ios_.front()->run();
     }
-    for (auto& io : ios_) io->stop();
-    for (auto& t : threads) t.join();
-    for (auto it = modules_.rbegin(); it != modules_.rend(); ++it) (*it)->stop();
+    for (auto& io : ios_)
+        io->stop();
+    for (auto& t : threads)
+        t.join();
+    for (auto it = modules_.rbegin(); it != modules_.rend(); ++it)
+        (*it)->stop();
     db_->stop();  // the writer finishes every queued job before it stops
     log::info("stopped");
     log::flush();
@@ -219,10 +230,12 @@ int runtime::serve() {
 void seed_demo(const config::settings& s, std::FILE* out) {
     system_clock clk;
     db::database d(database_options(s), clk);
-    const std::string organizer = identity::ensure_user(d, "organizer@souk.test", "Olivia Organizer",
-                                                        "organizer-demo-2026", {"member", "organizer"});
+    const std::string organizer =
+        identity::ensure_user(d, "organizer@souk.test", "Olivia Organizer", "organizer-demo-2026",
+                              {"member", "organizer"});
     identity::ensure_user(d, "member@souk.test", "Max Member", "member-demo-2026", {"member"});
-    identity::ensure_user(d, "admin@souk.test", "Ada Admin", "admin-demo-2026", {"member", "admin"});
+    identity::ensure_user(d, "admin@souk.test", "Ada Admin", "admin-demo-2026",
+                          {"member", "admin"});
     const int created = booking::seed_demo(d, clk, organizer);
     d.stop();
     std::fprintf(out,
@@ -235,8 +248,9 @@ void seed_demo(const config::settings& s, std::FILE* out) {
 
 int cmd_demo(const args& a) {
     if (a.has("help")) {
-        std::puts("usage: souk demo [--env E] [--config FILE] [--set key=value]\n"
-                  "Adds the demo users and events (idempotent) and prints the log-ins.");
+        std::puts(
+            "usage: souk demo [--env E] [--config FILE] [--set key=value]\n"
+            "Adds the demo users and events (idempotent) and prints the log-ins.");
         return exit_ok;
     }
     auto s = load_settings(a);

@@ -13,7 +13,7 @@ namespace souk::bus {
 namespace {
 // Redelivery backs off up to this; it never gives up (at least once means at least once).
 constexpr std::int64_t backoff_ms_max = 30'000;
-}
+}  // namespace
 
 bus::bus(boost::asio::any_io_executor ex, db::database& db) : ex_(std::move(ex)), db_(db) {}
 
@@ -22,13 +22,15 @@ void bus::subscribe(std::string type, std::string name, subscriber s) {
 }
 
 void bus::start() {
-    auto pending = db_.read_sync<std::vector<event>>([](db::connection& c) -> result<std::vector<event>> {
+    auto pending = db_.read_sync<std::vector<event>>([](db::connection& c)
+                                                         -> result<std::vector<event>> {
         std::vector<event> out;
         auto& st = c.prepare(
             "SELECT id, type, payload, created_ms FROM outbox WHERE delivered_ms IS NULL ORDER BY "
             "created_ms");
         while (st.step())
-            out.push_back({st.text(0), st.text(1), boost::json::parse(st.text_view(2)), st.int64(3)});
+            out.push_back(
+                {st.text(0), st.text(1), boost::json::parse(st.text_view(2)), st.int64(3)});
         st.reset();
         return out;
     });
@@ -75,8 +77,10 @@ boost::asio::awaitable<void> bus::deliver(event e, int attempt) {
                 status st = co_await s.fn(e);
                 if (!st.ok()) {
                     all_ok = false;
-                    log::warn("subscriber failed", {{"subscriber", s.name}, {"event", e.id},
-                                                    {"error", st.err().code}, {"attempt", attempt}});
+                    log::warn("subscriber failed", {{"subscriber", s.name},
+                                                    {"event", e.id},
+                                                    {"error", st.err().code},
+                                                    {"attempt", attempt}});
                 }
             } catch (const std::exception& ex) {
                 all_ok = false;
@@ -119,7 +123,9 @@ void bus::flush_delivered_locked() {
     db_.writer().submit(std::make_unique<db::detail::sync_job<bool>>(
         [ids = std::exchange(delivered_, {})](db::tx& t) -> result<bool> {
             for (const auto& id : ids)
-                t.prepare("UPDATE outbox SET delivered_ms = ? WHERE id = ?").bind_all(t.now_ms(), id).run();
+                t.prepare("UPDATE outbox SET delivered_ms = ? WHERE id = ?")
+                    .bind_all(t.now_ms(), id)
+                    .run();
             return true;
         }));
 }

@@ -1,7 +1,7 @@
 #include <unistd.h>
 
-#include <boost/json.hpp>
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -68,7 +68,8 @@ status set_path(json::object& root, const std::string& dotted, const std::string
     std::size_t start = 0;
     for (;;) {
         const auto dot = dotted.find('.', start);
-        const std::string part = dotted.substr(start, dot == std::string::npos ? dotted.npos : dot - start);
+        const std::string part =
+            dotted.substr(start, dot == std::string::npos ? dotted.npos : dot - start);
         auto* v = obj->if_contains(part);
         if (!v) return config_error(dotted, "unknown key");
         if (dot == std::string::npos) {
@@ -113,7 +114,9 @@ int get_int(const json::object& o, std::string_view k) {
     return static_cast<int>(std::clamp(v.get_int64(), lo, hi));
 }
 
-bool within(std::int64_t v, std::int64_t lo, std::int64_t hi) { return v >= lo && v <= hi; }
+bool within(std::int64_t v, std::int64_t lo, std::int64_t hi) {
+    return v >= lo && v <= hi;
+}
 
 result<settings> extract(json::object doc) {
     settings s;
@@ -161,9 +164,9 @@ result<settings> extract(json::object doc) {
     if (o.tls_cert.empty() != o.tls_key.empty())
         return config_error(o.tls_cert.empty() ? "server.tls_cert" : "server.tls_key",
                             "tls_cert and tls_key go together");
-    for (const auto& [key, path] : {std::pair{"server.tls_cert", o.tls_cert},
-                                    std::pair{"server.tls_key", o.tls_key},
-                                    std::pair{"server.static_dir", o.static_dir}}) {
+    for (const auto& [key, path] :
+         {std::pair{"server.tls_cert", o.tls_cert}, std::pair{"server.tls_key", o.tls_key},
+          std::pair{"server.static_dir", o.static_dir}}) {
         if (!path.empty() && !std::filesystem::exists(path))
             return config_error(key, "no such file or directory: " + path);
     }
@@ -228,7 +231,8 @@ result<settings> load(const load_options& opts) {
     }
     if (env.empty()) env = "dev";
     const auto overlay_text = embedded_file(env + ".json");
-    if (overlay_text.empty()) return config_error("env", "no overlay for environment '" + env + "'");
+    if (overlay_text.empty())
+        return config_error("env", "no overlay for environment '" + env + "'");
     auto overlay = parse_object(overlay_text, env + ".json");
     if (!overlay.ok()) return std::move(overlay).err();
     if (auto s = merge(doc, *overlay, ""); !s.ok()) return std::move(s).err();

@@ -66,8 +66,8 @@ bool parse_rfc3339(std::string_view s, sys_time& out) {
     }
     if (pos != s.size()) return false;
     using namespace std::chrono;
-    const auto ymd = year_month_day{year{y}, month{static_cast<unsigned>(mo)},
-                                    day{static_cast<unsigned>(d)}};
+    const auto ymd =
+        year_month_day{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
     if (!ymd.ok()) return false;
     const auto tp = sys_days{ymd} + hours{h} + minutes{mi} + seconds{se} + milliseconds{millis} -
                     minutes{offset_min};

@@ -93,9 +93,12 @@ std::optional<std::string> base32_decode(std::string_view in) {
         if (c == '=' || c == ' ') continue;
         if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
         int v;
-        if (c >= 'A' && c <= 'Z') v = c - 'A';
-        else if (c >= '2' && c <= '7') v = c - '2' + 26;
-        else return std::nullopt;
+        if (c >= 'A' && c <= 'Z')
+            v = c - 'A';
+        else if (c >= '2' && c <= '7')
+            v = c - '2' + 26;
+        else
+            return std::nullopt;
         acc = (acc << 5) | static_cast<unsigned>(v);
         bits += 5;
         if (bits >= 8) {
@@ -113,7 +116,9 @@ std::string sha256(std::string_view data) {
     return out;
 }
 
-std::string sha256_hex(std::string_view data) { return to_hex(sha256(data)); }
+std::string sha256_hex(std::string_view data) {
+    return to_hex(sha256(data));
+}
 
 namespace {
 std::string hmac(const EVP_MD* md, std::string_view key, std::string_view data) {
@@ -146,6 +151,8 @@ std::string random_bytes(std::size_t n) {
     return out;
 }
 
-std::string new_opaque_token() { return base64url_encode(random_bytes(32)); }
+std::string new_opaque_token() {
+    return base64url_encode(random_bytes(32));
+}
 
 }  // namespace souk::crypto

@@ -32,13 +32,15 @@ std::string random_hex(std::size_t n) {
 // (at thousands of inserts per second that is the difference between a few pages written per
 // commit and one page per row).
 std::string new_id(std::string_view prefix) {
-    const auto ms = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                   std::chrono::system_clock::now().time_since_epoch())
-                                                   .count());
+    const auto ms =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
     static constexpr char digits[] = "0123456789abcdef";
     std::string id(prefix);
     id += '_';
-    for (int shift = 44; shift >= 0; shift -= 4) id += digits[(ms >> shift) & 15];
+    for (int shift = 44; shift >= 0; shift -= 4)
+        id += digits[(ms >> shift) & 15];
     id += random_hex(10);
     return id;
 }

@@ -22,7 +22,9 @@ statement::statement(sqlite3* db, std::string_view sql) : db_(db) {
     if (rc != SQLITE_OK) fail(db, rc, "prepare");
 }
 
-statement::~statement() { sqlite3_finalize(stmt_); }
+statement::~statement() {
+    sqlite3_finalize(stmt_);
+}
 
 statement& statement::bind(int i, std::int64_t v) {
     if (int rc = sqlite3_bind_int64(stmt_, i, v); rc != SQLITE_OK) fail(db_, rc, "bind");
@@ -69,9 +71,15 @@ void statement::reset() {
     sqlite3_clear_bindings(stmt_);
 }
 
-bool statement::is_null(int c) const { return sqlite3_column_type(stmt_, c) == SQLITE_NULL; }
-std::int64_t statement::int64(int c) const { return sqlite3_column_int64(stmt_, c); }
-double statement::real(int c) const { return sqlite3_column_double(stmt_, c); }
+bool statement::is_null(int c) const {
+    return sqlite3_column_type(stmt_, c) == SQLITE_NULL;
+}
+std::int64_t statement::int64(int c) const {
+    return sqlite3_column_int64(stmt_, c);
+}
+double statement::real(int c) const {
+    return sqlite3_column_double(stmt_, c);
+}
 
 std::string_view statement::text_view(int c) const {
     const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, c));
@@ -79,7 +87,9 @@ std::string_view statement::text_view(int c) const {
     return {p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, c))};
 }
 
-std::string statement::text(int c) const { return std::string(text_view(c)); }
+std::string statement::text(int c) const {
+    return std::string(text_view(c));
+}
 
 std::optional<std::string> statement::optional_text(int c) const {
     if (is_null(c)) return std::nullopt;
@@ -138,9 +148,13 @@ statement& connection::prepare(std::string_view sql) {
     return *it->second;
 }
 
-std::int64_t connection::changes() const { return sqlite3_changes64(db_); }
+std::int64_t connection::changes() const {
+    return sqlite3_changes64(db_);
+}
 
-transaction::transaction(connection& c) : c_(c) { c_.exec("BEGIN IMMEDIATE"); }
+transaction::transaction(connection& c) : c_(c) {
+    c_.exec("BEGIN IMMEDIATE");
+}
 
 transaction::~transaction() {
     if (!done_) {

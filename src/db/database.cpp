@@ -25,7 +25,8 @@ std::vector<migration> embedded_migrations() {
     std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.version < b.version; });
     for (std::size_t i = 1; i < out.size(); ++i)
         if (out[i].version == out[i - 1].version)
-            throw std::logic_error("two migrations share version " + std::to_string(out[i].version));
+            throw std::logic_error("two migrations share version " +
+                                   std::to_string(out[i].version));
     return out;
 }
 
@@ -86,7 +87,9 @@ database::database(database_options opts, const souk::clock& clk)
     }
 }
 
-database::~database() { stop(); }
+database::~database() {
+    stop();
+}
 
 void database::stop() {
     if (writer_) writer_->stop();
@@ -139,8 +142,9 @@ void database::release(connection& c) {
 
 bool database::writable() {
     auto r = writer_->write_sync<bool>([](tx& t) -> result<bool> {
-        t.prepare("INSERT INTO kernel_probe (id, touched_ms) VALUES (1, ?) ON CONFLICT (id) DO "
-                  "UPDATE SET touched_ms = excluded.touched_ms")
+        t.prepare(
+             "INSERT INTO kernel_probe (id, touched_ms) VALUES (1, ?) ON CONFLICT (id) DO "
+             "UPDATE SET touched_ms = excluded.touched_ms")
             .bind(1, t.now_ms())
             .run();
         return true;

@@ -86,7 +86,9 @@ error storage_error(const sql_error& e) {
     return error::internal();
 }
 
-bool in_transaction(connection& c) { return sqlite3_get_autocommit(c.handle()) == 0; }
+bool in_transaction(connection& c) {
+    return sqlite3_get_autocommit(c.handle()) == 0;
+}
 
 }  // namespace
 
@@ -95,7 +97,9 @@ writer::writer(std::unique_ptr<connection> conn, const souk::clock& clk, writer_
     thread_ = std::thread([this] { loop(); });
 }
 
-writer::~writer() { stop(); }
+writer::~writer() {
+    stop();
+}
 
 void writer::submit(std::unique_ptr<write_job> job) {
     {
@@ -229,8 +233,10 @@ void writer::run_batch(std::vector<std::unique_ptr<write_job>>& batch) {
         (void)t.take_events();
         (void)t.take_timers();
         (void)t.take_cancelled();
-        for (std::size_t i = 0; i < batch.size(); ++i) outcomes[i] = run_alone(*batch[i]);
-        for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->complete(std::move(outcomes[i]));
+        for (std::size_t i = 0; i < batch.size(); ++i)
+            outcomes[i] = run_alone(*batch[i]);
+        for (std::size_t i = 0; i < batch.size(); ++i)
+            batch[i]->complete(std::move(outcomes[i]));
         return;
     }
     SOUK_ASSERT(batch.size() == outcomes.size());
@@ -244,7 +250,8 @@ void writer::run_batch(std::vector<std::unique_ptr<write_job>>& batch) {
     }
     if (on_batch_) on_batch_(batch.size(), seconds);
     if (on_commit_) on_commit_(t.take_events(), t.take_timers(), t.take_cancelled());
-    for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->complete(std::move(outcomes[i]));
+    for (std::size_t i = 0; i < batch.size(); ++i)
+        batch[i]->complete(std::move(outcomes[i]));
 }
 
 // Runs one job in a transaction of its own, after its batch failed to commit.

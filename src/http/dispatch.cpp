@@ -22,8 +22,8 @@ std::uint64_t fast_random() {
 bool valid_request_id(std::string_view id) {
     if (id.empty() || id.size() > request_id_len_max) return false;
     for (char c : id) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                        c == '-' || c == '_' || c == '.' || c == ':';
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == ':';
         if (!ok) return false;
     }
     return true;
@@ -48,20 +48,25 @@ std::string trace_id_of(std::string_view traceparent) {
 bool is_json_content_type(std::string_view ct) {
     const auto semi = ct.find(';');
     auto base = ct.substr(0, semi);
-    while (!base.empty() && base.back() == ' ') base.remove_suffix(1);
+    while (!base.empty() && base.back() == ' ')
+        base.remove_suffix(1);
     if (base.size() != 16) return false;
     std::string lower(base);
-    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (auto& c : lower)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return lower == "application/json";
 }
 
-bool takes_body(method m) { return m == method::post || m == method::put || m == method::patch; }
+bool takes_body(method m) {
+    return m == method::post || m == method::put || m == method::patch;
+}
 
 struct request_metrics {
-    prometheus::Family<prometheus::Counter>& requests = prometheus::BuildCounter()
-                                                           .Name("souk_http_requests_total")
-                                                           .Help("HTTP requests by route and status class")
-                                                           .Register(metrics::registry());
+    prometheus::Family<prometheus::Counter>& requests =
+        prometheus::BuildCounter()
+            .Name("souk_http_requests_total")
+            .Help("HTTP requests by route and status class")
+            .Register(metrics::registry());
     prometheus::Family<prometheus::Histogram>& latency =
         prometheus::BuildHistogram()
             .Name("souk_http_request_duration_seconds")
@@ -82,7 +87,8 @@ struct unmatched_metrics {
     std::array<prometheus::Histogram*, 5> latency{};
     unmatched_metrics(std::string_view name) {
         for (std::size_t i = 0; i < 5; ++i) {
-            prometheus::Labels l{{"route", std::string(name)}, {"status", std::string(status_classes[i])}};
+            prometheus::Labels l{{"route", std::string(name)},
+                                 {"status", std::string(status_classes[i])}};
             requests[i] = &http_metrics().requests.Add(l);
             latency[i] = &http_metrics().latency.Add(l, metrics::latency_buckets());
         }
@@ -157,7 +163,8 @@ boost::asio::awaitable<response> dispatcher::route_request(request& req) {
         req.caller = std::move(*who);
         if (o.access == access::roles) {
             bool allowed = false;
-            for (const auto& role : o.roles) allowed = allowed || req.caller->has_role(role);
+            for (const auto& role : o.roles)
+                allowed = allowed || req.caller->has_role(role);
             if (!allowed) co_return response::fail(error::forbidden(), req.request_id);
         }
     }
@@ -183,7 +190,8 @@ void dispatcher::finish(request& req, response& res, const route* r, double seco
         "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
         "frame-ancestors 'none'");
     if (req.secure)
-        res.headers.emplace_back("Strict-Transport-Security", "max-age=63072000; includeSubDomains");
+        res.headers.emplace_back("Strict-Transport-Security",
+                                 "max-age=63072000; includeSubDomains");
     if (res.content_type == "application/json" && res.header("Cache-Control").empty())
         res.headers.emplace_back("Cache-Control", "no-store");
 
@@ -199,9 +207,8 @@ void dispatcher::finish(request& req, response& res, const route* r, double seco
     if (!opts_.log_requests) return;
     std::string line = fmt::format(
         R"({{"ts":"{}","level":"info","msg":"request","request_id":"{}","trace_id":"{}","method":"{}","route":"{}","status":{},"duration_ms":{:.3f}{}}})",
-        format_rfc3339(system_clock().now()), req.request_id, req.trace_id,
-        to_string(req.method), r ? std::string_view(r->pattern) : std::string_view("-"),
-        res.status, seconds * 1000.0,
+        format_rfc3339(system_clock().now()), req.request_id, req.trace_id, to_string(req.method),
+        r ? std::string_view(r->pattern) : std::string_view("-"), res.status, seconds * 1000.0,
         req.caller ? fmt::format(R"(,"user":"{}")", req.caller->user_id) : std::string());
     log::raw_line(line);
 }

@@ -19,7 +19,7 @@ struct dispatch_options {
 void attach_route_metrics(route& r);
 
 class dispatcher {
-public:
+  public:
     dispatcher(const router& r, const static_files* assets, dispatch_options opts);
     // Answers one request; never throws.
     boost::asio::awaitable<response> handle(request& req);
@@ -27,7 +27,7 @@ public:
     response refuse(const souk::error& e, request& req);
     void set_https_origin(std::string origin) { opts_.https_origin = std::move(origin); }
 
-private:
+  private:
     boost::asio::awaitable<response> route_request(request& req);
     void finish(request& req, response& res, const route* r, double seconds);
 

@@ -36,8 +36,9 @@ std::optional<stored_response> idempotency_lookup(db::connection& c, const idemp
 void idempotency_record(db::tx& t, const idempotency_ticket& ticket, int status,
                         std::string_view content_type, std::string_view body) {
     // A key older than the TTL may be reused: replace it.
-    t.prepare("DELETE FROM idempotency_keys WHERE caller = ? AND route = ? AND idem_key = ? AND "
-              "created_ms <= ?")
+    t.prepare(
+         "DELETE FROM idempotency_keys WHERE caller = ? AND route = ? AND idem_key = ? AND "
+         "created_ms <= ?")
         .bind_all(ticket.caller, ticket.route, ticket.key, t.now_ms() - idempotency_ttl_ms)
         .run();
     t.prepare(
@@ -51,9 +52,9 @@ void idempotency_record(db::tx& t, const idempotency_ticket& ticket, int status,
 response idempotency_replay(const stored_response& s, const idempotency_ticket& t,
                             std::string_view request_id) {
     if (s.request_hash != t.request_hash) {
-        return response::fail({422, "IDEMPOTENCY_KEY_REUSED",
-                               "this Idempotency-Key was used with another request"},
-                              request_id);
+        return response::fail(
+            {422, "IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used with another request"},
+            request_id);
     }
     response r = response::raw(s.status, s.content_type, s.body);
     r.set_header("Idempotent-Replayed", "true");
@@ -79,7 +80,8 @@ middleware idempotency_guard::as_middleware() {
             std::lock_guard lock(mu_);
             if (!in_flight_.insert(slot).second) {
                 co_return response::fail(
-                    error::conflict("CONFLICT", "a request with this Idempotency-Key is still running"),
+                    error::conflict("CONFLICT",
+                                    "a request with this Idempotency-Key is still running"),
                     req.request_id);
             }
         }
@@ -106,8 +108,9 @@ middleware idempotency_guard::as_middleware() {
         if (!req.idempotency->recorded && res.status < 500) {
             // Answers without an effect (409, 422...) are kept too, so a retry sees the same.
             auto t = *req.idempotency;
-            auto stored = co_await db_.writer().write<bool>(
-                [t, status = res.status, ct = res.content_type, body = res.body](db::tx& x) -> result<bool> {
+            auto stored =
+                co_await db_.writer().write<bool>([t, status = res.status, ct = res.content_type,
+                                                   body = res.body](db::tx& x) -> result<bool> {
                     idempotency_record(x, t, status, ct, body);
                     return true;
                 });

@@ -9,7 +9,8 @@ namespace {
 bool finite_numbers(const boost::json::value& v, std::size_t depth) {
     if (depth > depth_max) return false;
     switch (v.kind()) {
-        case boost::json::kind::double_: return std::isfinite(v.get_double());
+        case boost::json::kind::double_:
+            return std::isfinite(v.get_double());
         case boost::json::kind::array:
             for (const auto& x : v.get_array())
                 if (!finite_numbers(x, depth + 1)) return false;
@@ -18,7 +19,8 @@ bool finite_numbers(const boost::json::value& v, std::size_t depth) {
             for (const auto& kv : v.get_object())
                 if (!finite_numbers(kv.value(), depth + 1)) return false;
             return true;
-        default: return true;
+        default:
+            return true;
     }
 }
 
@@ -40,7 +42,9 @@ result<boost::json::value> parse(std::string_view text) {
     return v;
 }
 
-std::string serialize(const boost::json::value& v) { return boost::json::serialize(v); }
+std::string serialize(const boost::json::value& v) {
+    return boost::json::serialize(v);
+}
 
 fields::fields(const boost::json::value& body) : obj_(body.if_object()) {}
 

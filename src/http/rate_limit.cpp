@@ -39,8 +39,8 @@ rate_decision rate_limiter::take(std::string_view route_class, std::string_view 
         d.allowed = true;
     } else {
         d.allowed = false;
-        d.retry_after_seconds =
-            std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil((1.0 - b.tokens) / l.per_second)));
+        d.retry_after_seconds = std::max<std::int64_t>(
+            1, static_cast<std::int64_t>(std::ceil((1.0 - b.tokens) / l.per_second)));
     }
     d.remaining = std::floor(b.tokens);
     d.reset_seconds = static_cast<std::int64_t>(std::ceil((l.burst - b.tokens) / l.per_second));

@@ -29,14 +29,22 @@ std::string_view find_header(const header_list& h, std::string_view name) {
 
 std::string_view to_string(method m) {
     switch (m) {
-        case method::get: return "GET";
-        case method::head: return "HEAD";
-        case method::post: return "POST";
-        case method::put: return "PUT";
-        case method::patch: return "PATCH";
-        case method::del: return "DELETE";
-        case method::options: return "OPTIONS";
-        case method::other: break;
+        case method::get:
+            return "GET";
+        case method::head:
+            return "HEAD";
+        case method::post:
+            return "POST";
+        case method::put:
+            return "PUT";
+        case method::patch:
+            return "PATCH";
+        case method::del:
+            return "DELETE";
+        case method::options:
+            return "OPTIONS";
+        case method::other:
+            break;
     }
     return "OTHER";
 }
@@ -58,7 +66,9 @@ bool principal::has_role(std::string_view role) const {
     return false;
 }
 
-std::string_view request::header(std::string_view name) const { return find_header(headers, name); }
+std::string_view request::header(std::string_view name) const {
+    return find_header(headers, name);
+}
 
 std::string_view request::param(std::string_view name) const {
     for (const auto& [k, v] : params)
@@ -77,7 +87,9 @@ std::optional<std::string> request::query_param(std::string_view name) const {
     return std::nullopt;
 }
 
-result<boost::json::value> request::json() const { return souk::json::parse(body); }
+result<boost::json::value> request::json() const {
+    return souk::json::parse(body);
+}
 
 void response::set_header(std::string name, std::string value) {
     for (auto& [k, v] : headers) {
@@ -100,8 +112,8 @@ response response::ok(const boost::json::value& data, int status) {
     return raw(status, "application/json", boost::json::serialize(env));
 }
 
-response response::list(const boost::json::value& items, std::int64_t page,
-                         std::int64_t per_page, std::int64_t total) {
+response response::list(const boost::json::value& items, std::int64_t page, std::int64_t per_page,
+                        std::int64_t total) {
     boost::json::object env;
     env["success"] = true;
     env["data"] = items;
@@ -115,7 +127,8 @@ response response::fail(const souk::error& e, std::string_view request_id) {
     boost::json::object env{{"success", false}, {"error", std::move(err)}};
     env["request_id"] = request_id;
     response r = raw(e.status, "application/json", boost::json::serialize(env));
-    for (const auto& [k, v] : e.headers) r.set_header(k, v);
+    for (const auto& [k, v] : e.headers)
+        r.set_header(k, v);
     return r;
 }
 

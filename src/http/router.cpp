@@ -133,7 +133,8 @@ match_result router::match(http::method m, std::string_view path, request& req) 
     params.clear();
     std::set<http::method> allowed;
     walk(root_.get(), segs, 0, params, [&](const node& n) {
-        for (const auto& [meth, r] : n.routes) allowed.insert(meth);
+        for (const auto& [meth, r] : n.routes)
+            allowed.insert(meth);
         return false;  // keep exploring: several patterns may match the path
     });
     if (allowed.empty()) return out;

@@ -62,8 +62,10 @@ asio::awaitable<bool> send(Stream& stream, response& res, unsigned version, bool
                            bool head, std::chrono::milliseconds timeout) {
     bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(res.status), version};
     const bool bodiless = res.status == 204 || res.status == 304 || res.status < 200;
-    if (!bodiless && !res.content_type.empty()) out.set(bhttp::field::content_type, res.content_type);
-    for (auto& [k, v] : res.headers) out.insert(k, v);
+    if (!bodiless && !res.content_type.empty())
+        out.set(bhttp::field::content_type, res.content_type);
+    for (auto& [k, v] : res.headers)
+        out.insert(k, v);
     out.body() = std::move(res.body);
     out.keep_alive(keep_alive);
     out.prepare_payload();
@@ -87,13 +89,19 @@ struct server::impl {
     std::atomic<std::size_t> next{0};
     std::atomic<bool> draining{false};
     std::mutex mu;
-    std::unordered_map<std::uint64_t, std::pair<asio::any_io_executor, std::shared_ptr<connection_state>>>
+    std::unordered_map<std::uint64_t,
+                       std::pair<asio::any_io_executor, std::shared_ptr<connection_state>>>
         connections;
     std::uint64_t next_id = 0;
 
     impl(std::vector<asio::io_context*> i, server_options o, dispatcher& s, dispatcher& p,
          std::shared_ptr<asio::ssl::context> t, std::atomic<int>& a)
-        : ios(std::move(i)), opts(std::move(o)), secure(s), plain(p), tls(std::move(t)), active(a) {}
+        : ios(std::move(i)),
+          opts(std::move(o)),
+          secure(s),
+          plain(p),
+          tls(std::move(t)),
+          active(a) {}
 
     template <class Stream>
     asio::awaitable<void> serve(Stream& stream, bool is_tls, connection_state& st) {
@@ -143,7 +151,8 @@ struct server::impl {
             }
             auto& msg = parser.get();
             // Request smuggling guard: never guess which length framing the sender meant.
-            if (msg.count(bhttp::field::content_length) && msg.count(bhttp::field::transfer_encoding)) {
+            if (msg.count(bhttp::field::content_length) &&
+                msg.count(bhttp::field::transfer_encoding)) {
                 response res = d.refuse(
                     error::bad_request("Content-Length and Transfer-Encoding together"), req);
                 co_await send(stream, res, msg.version(), false, false, opts.read_timeout);
@@ -184,11 +193,13 @@ struct server::impl {
         }
         try {
             if (is_tls) {
-                beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *tls);
+                beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)),
+                                                            *tls);
                 st->socket = &beast::get_lowest_layer(stream).socket();
                 beast::get_lowest_layer(stream).expires_after(opts.read_timeout);
                 st->reading = true;
-                auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, nothrow);
+                auto [ec] =
+                    co_await stream.async_handshake(asio::ssl::stream_base::server, nothrow);
                 st->reading = false;
                 if (!ec) {
                     co_await serve(stream, true, *st);

@@ -28,7 +28,7 @@ struct server_options {
 };
 
 class server {
-public:
+  public:
     // ios: one io_context per thread; connections are spread over them round robin.
     // plain: the dispatcher for the HTTP listener (serving, or redirecting to HTTPS).
     server(std::vector<boost::asio::io_context*> ios, server_options opts, dispatcher& secure,
@@ -46,7 +46,7 @@ public:
 
     struct impl;
 
-private:
+  private:
     std::unique_ptr<impl> impl_;
     std::uint16_t http_port_ = 0;
     std::uint16_t https_port_ = 0;

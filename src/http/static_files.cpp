@@ -60,8 +60,10 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) {
         auto comma = if_none_match.find(',', pos);
         if (comma == std::string_view::npos) comma = if_none_match.size();
         auto tag = if_none_match.substr(pos, comma - pos);
-        while (!tag.empty() && tag.front() == ' ') tag.remove_prefix(1);
-        while (!tag.empty() && tag.back() == ' ') tag.remove_suffix(1);
+        while (!tag.empty() && tag.front() == ' ')
+            tag.remove_prefix(1);
+        while (!tag.empty() && tag.back() == ' ')
+            tag.remove_suffix(1);
         if (tag.substr(0, 2) == "W/") tag.remove_prefix(2);
         if (tag == etag) return true;
         pos = comma + 1;
@@ -84,7 +86,8 @@ void static_files::add(std::string path, std::string body) {
 
 static_files static_files::from_embedded(std::span<const embedded::file> files) {
     static_files s;
-    for (const auto& f : files) s.add(std::string(f.path), std::string(f.bytes));
+    for (const auto& f : files)
+        s.add(std::string(f.path), std::string(f.bytes));
     return s;
 }
 

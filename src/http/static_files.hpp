@@ -2,17 +2,17 @@
 // Serves the SPA: an embedded bundle (or a directory in development) with MIME types, ETags,
 // long caching for hashed assets, and index.html for client-side routes.
 #include <optional>
+#include <souk/embedded.hpp>
 #include <souk/http/request.hpp>
 #include <souk/http/response.hpp>
 #include <span>
-#include <souk/embedded.hpp>
 #include <string>
 #include <unordered_map>
 
 namespace souk::http {
 
 class static_files {
-public:
+  public:
     static static_files from_embedded(std::span<const embedded::file> files);
     static static_files from_directory(const std::string& dir);
 
@@ -20,7 +20,7 @@ public:
     std::optional<response> serve(const request& req) const;
     std::size_t size() const { return files_.size(); }
 
-private:
+  private:
     struct asset {
         std::string body;
         std::string mime;

@@ -56,7 +56,8 @@ void make_self_signed(const std::string& cert_file, const std::string& key_file)
     X509_set_pubkey(cert.get(), key.get());
     X509_NAME* name = X509_get_subject_name(cert.get());
     X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
-                               reinterpret_cast<const unsigned char*>("Souk (self-signed)"), -1, -1, 0);
+                               reinterpret_cast<const unsigned char*>("Souk (self-signed)"), -1, -1,
+                               0);
     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
                                reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
     X509_set_issuer_name(cert.get(), name);

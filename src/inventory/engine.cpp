@@ -65,9 +65,12 @@ void shard::restore_hold(const hold& h) {
     auto it = resources_.find(h.resource);
     SOUK_ASSERT(it != resources_.end());
     resource_state& r = it->second;
-    if (h.state == hold_state::held) r.held += h.quantity;
-    else if (h.state == hold_state::posted) r.confirmed += h.quantity;
-    else return;
+    if (h.state == hold_state::held)
+        r.held += h.quantity;
+    else if (h.state == hold_state::posted)
+        r.confirmed += h.quantity;
+    else
+        return;
     check_invariants(r);
     owner_totals_[owner_key(h.group, h.owner)] += h.quantity;
     holds_[h.id] = h;
@@ -76,8 +79,10 @@ void shard::restore_hold(const hold& h) {
 
 void shard::release(hold& h, hold_state to) {
     resource_state& r = resources_.at(h.resource);
-    if (h.state == hold_state::held) r.held -= h.quantity;
-    else r.confirmed -= h.quantity;
+    if (h.state == hold_state::held)
+        r.held -= h.quantity;
+    else
+        r.confirmed -= h.quantity;
     check_invariants(r);
     auto key = owner_key(h.group, h.owner);
     if ((owner_totals_[key] -= h.quantity) <= 0) owner_totals_.erase(key);
@@ -178,7 +183,8 @@ void shard::stop() {
 
 engine::engine(std::vector<boost::asio::any_io_executor> executors, const souk::clock& clk) {
     SOUK_ASSERT(!executors.empty());
-    for (auto& ex : executors) shards_.push_back(std::make_unique<shard>(ex, clk));
+    for (auto& ex : executors)
+        shards_.push_back(std::make_unique<shard>(ex, clk));
 }
 
 shard& engine::for_partition(std::string_view key) {
@@ -186,7 +192,8 @@ shard& engine::for_partition(std::string_view key) {
 }
 
 void engine::stop() {
-    for (auto& s : shards_) boost::asio::post(s->executor(), [p = s.get()] { p->stop(); });
+    for (auto& s : shards_)
+        boost::asio::post(s->executor(), [p = s.get()] { p->stop(); });
 }
 
 }  // namespace souk::inventory

@@ -12,17 +12,25 @@ std::atomic<std::FILE*> output{stdout};
 
 std::string_view name(level l) {
     switch (l) {
-        case level::debug: return "debug";
-        case level::info: return "info";
-        case level::warn: return "warn";
-        case level::error: return "error";
+        case level::debug:
+            return "debug";
+        case level::info:
+            return "info";
+        case level::warn:
+            return "warn";
+        case level::error:
+            return "error";
     }
     return "info";
 }
 }  // namespace
 
-void set_level(level l) { min_level = l; }
-void set_output(std::FILE* f) { output = f; }
+void set_level(level l) {
+    min_level = l;
+}
+void set_output(std::FILE* f) {
+    output = f;
+}
 
 level parse_level(std::string_view s) {
     if (s == "debug") return level::debug;
@@ -37,7 +45,8 @@ void write(level l, std::string_view msg, boost::json::object fields) {
     line["ts"] = format_rfc3339(system_clock().now());
     line["level"] = name(l);
     line["msg"] = msg;
-    for (auto& [k, v] : fields) line[k] = std::move(v);
+    for (auto& [k, v] : fields)
+        line[k] = std::move(v);
     raw_line(boost::json::serialize(line));
     if (l >= level::warn) flush();
 }
@@ -51,6 +60,8 @@ void raw_line(std::string_view text) {
     funlockfile(f);
 }
 
-void flush() { std::fflush(output.load()); }
+void flush() {
+    std::fflush(output.load());
+}
 
 }  // namespace souk::log

@@ -29,7 +29,8 @@ bool is_ascii(std::string_view s) {
 // RFC 2047 encoded-word for non-ASCII subjects.
 std::string encode_subject(std::string_view s) {
     if (is_ascii(s)) return header_safe(s);
-    static constexpr char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static constexpr char b64[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     std::string in = header_safe(s), out = "=?UTF-8?B?";
     std::size_t i = 0;
     for (; i + 2 < in.size(); i += 3) {
@@ -62,8 +63,9 @@ std::string rfc5322_date(std::int64_t now_ms) {
 }
 
 class mailbox_mailer final : public mailer {
-public:
-    mailbox_mailer(std::string dir, std::string from) : dir_(std::move(dir)), from_(std::move(from)) {
+  public:
+    mailbox_mailer(std::string dir, std::string from)
+        : dir_(std::move(dir)), from_(std::move(from)) {
         std::filesystem::create_directories(dir_);
     }
     boost::asio::awaitable<status> send(const message& m) override {
@@ -82,7 +84,7 @@ public:
         co_return status{};
     }
 
-private:
+  private:
     std::string dir_;
     std::string from_;
 };
@@ -103,7 +105,8 @@ std::string render(const message& m, const std::string& from, const std::string&
     std::size_t start = 0;
     while (start <= m.text.size()) {
         auto nl = m.text.find('\n', start);
-        std::string line = m.text.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+        std::string line =
+            m.text.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
         if (!line.empty() && line.back() == '\r') line.pop_back();
         if (!line.empty() && line.front() == '.') line.insert(0, ".");  // SMTP dot-stuffing
         out += line + "\r\n";

@@ -34,7 +34,8 @@ struct reply {
 // "Name <a@b>" -> "a@b"
 std::string address_of(const std::string& s) {
     const auto lt = s.find('<'), gt = s.rfind('>');
-    if (lt != std::string::npos && gt != std::string::npos && gt > lt) return s.substr(lt + 1, gt - lt - 1);
+    if (lt != std::string::npos && gt != std::string::npos && gt > lt)
+        return s.substr(lt + 1, gt - lt - 1);
     return s;
 }
 
@@ -51,7 +52,8 @@ template <class Stream>
 asio::awaitable<reply> read_reply(Stream& s, std::string& buf) {
     reply r;
     for (;;) {
-        auto [ec, n] = co_await asio::async_read_until(s, asio::dynamic_buffer(buf), "\r\n", nothrow);
+        auto [ec, n] =
+            co_await asio::async_read_until(s, asio::dynamic_buffer(buf), "\r\n", nothrow);
         if (ec) co_return reply{0, ec.message()};
         std::string line = buf.substr(0, n - 2);
         buf.erase(0, n);
@@ -86,10 +88,12 @@ asio::awaitable<status> deliver(Stream& s, std::string& buf, const smtp_options&
     auto r = co_await command(s, buf, "MAIL FROM:<" + address_of(o.from) + ">");
     if (r.code != 250) co_return error::unavailable("SMTP MAIL FROM refused: " + r.text);
     r = co_await command(s, buf, "RCPT TO:<" + address_of(m.to) + ">");
-    if (r.code != 250 && r.code != 251) co_return error::unavailable("SMTP RCPT TO refused: " + r.text);
+    if (r.code != 250 && r.code != 251)
+        co_return error::unavailable("SMTP RCPT TO refused: " + r.text);
     r = co_await command(s, buf, "DATA");
     if (r.code != 354) co_return error::unavailable("SMTP DATA refused: " + r.text);
-    const std::string body = render(m, o.from, new_id("msg") + "@souk.local", system_clock().now_ms());
+    const std::string body =
+        render(m, o.from, new_id("msg") + "@souk.local", system_clock().now_ms());
     r = co_await command(s, buf, body + ".");
     if (r.code != 250) co_return error::unavailable("SMTP message refused: " + r.text);
     co_await command(s, buf, "QUIT");
@@ -97,7 +101,7 @@ asio::awaitable<status> deliver(Stream& s, std::string& buf, const smtp_options&
 }
 
 class smtp_mailer final : public mailer {
-public:
+  public:
     smtp_mailer(smtp_options o, asio::any_io_executor ex)
         : o_(std::move(o)), ex_(std::move(ex)), tls_(asio::ssl::context::tls_client) {
         tls_.set_default_verify_paths();
@@ -112,10 +116,11 @@ public:
         co_return std::get<0>(std::move(outcome));
     }
 
-private:
+  private:
     asio::awaitable<status> session(const message& m) {
         tcp::resolver resolver(ex_);
-        auto [rec, endpoints] = co_await resolver.async_resolve(o_.host, std::to_string(o_.port), nothrow);
+        auto [rec, endpoints] =
+            co_await resolver.async_resolve(o_.host, std::to_string(o_.port), nothrow);
         if (rec) co_return error::unavailable("SMTP host not found");
         tcp::socket socket(ex_);
         auto [cec, ep] = co_await asio::async_connect(socket, endpoints, nothrow);

@@ -26,7 +26,9 @@ constexpr std::int64_t retry_ms = 5000;
 scheduler::scheduler(boost::asio::any_io_executor ex, db::database& db, const souk::clock& clk)
     : ex_(ex), db_(db), clock_(clk), timer_(ex) {}
 
-void scheduler::on(std::string kind, handler h) { handlers_[std::move(kind)] = std::move(h); }
+void scheduler::on(std::string kind, handler h) {
+    handlers_[std::move(kind)] = std::move(h);
+}
 
 void scheduler::start() {
     auto rows = db_.read_sync<std::vector<db::timer_row>>(
@@ -36,7 +38,8 @@ void scheduler::start() {
                 "SELECT id, kind, due_ms, payload FROM timers WHERE done_ms IS NULL ORDER BY "
                 "due_ms");
             while (st.step())
-                out.push_back({st.text(0), st.text(1), st.int64(2), boost::json::parse(st.text_view(3))});
+                out.push_back(
+                    {st.text(0), st.text(1), st.int64(2), boost::json::parse(st.text_view(3))});
             st.reset();
             return out;
         });
@@ -50,7 +53,8 @@ void scheduler::stop() {
     boost::asio::post(ex_, [this] { timer_.cancel(); });
 }
 
-void scheduler::committed(std::vector<db::timer_row>&& added, std::vector<std::string>&& cancelled) {
+void scheduler::committed(std::vector<db::timer_row>&& added,
+                          std::vector<std::string>&& cancelled) {
     if (added.empty() && cancelled.empty()) return;
     {
         std::lock_guard lock(mu_);
@@ -114,7 +118,8 @@ boost::asio::awaitable<int> scheduler::fire_due() {
             due_.erase(due_.begin());
         }
     }
-    for (auto& t : ready) co_await fire(std::move(t));
+    for (auto& t : ready)
+        co_await fire(std::move(t));
     co_return static_cast<int>(ready.size());
 }
 

@@ -21,7 +21,7 @@ namespace souk::bus {
 using subscriber = std::function<boost::asio::awaitable<status>(const event&)>;
 
 class bus {
-public:
+  public:
     bus(boost::asio::any_io_executor ex, db::database& db);
 
     // type "*" receives every event. Subscribe before start().
@@ -34,7 +34,7 @@ public:
     // Waits for in-flight deliveries to finish.
     boost::asio::awaitable<void> drain();
 
-private:
+  private:
     struct entry {
         std::string type;
         std::string name;

@@ -44,8 +44,8 @@ struct settings {
 
 // Problems name the offending key, e.g. "server.http_port: must be 0..65535".
 struct load_options {
-    std::string env;          // overrides SOUK_ENV; empty: SOUK_ENV or "dev"
-    std::string file;         // extra overlay file
+    std::string env;   // overrides SOUK_ENV; empty: SOUK_ENV or "dev"
+    std::string file;  // extra overlay file
     std::vector<std::pair<std::string, std::string>> overrides;  // key path -> JSON or string
     bool use_environment = true;
 };

@@ -10,14 +10,14 @@ namespace souk {
 using sys_time = std::chrono::time_point<std::chrono::system_clock, std::chrono::milliseconds>;
 
 class clock {
-public:
+  public:
     virtual ~clock() = default;
     virtual sys_time now() const = 0;
     std::int64_t now_ms() const { return now().time_since_epoch().count(); }
 };
 
 class system_clock final : public clock {
-public:
+  public:
     sys_time now() const override {
         return std::chrono::time_point_cast<std::chrono::milliseconds>(
             std::chrono::system_clock::now());
@@ -26,12 +26,12 @@ public:
 
 // A clock that only moves when told to; for deterministic tests.
 class manual_clock final : public clock {
-public:
+  public:
     explicit manual_clock(std::int64_t start_ms = 1'700'000'000'000) : ms_(start_ms) {}
     sys_time now() const override { return sys_time(std::chrono::milliseconds(ms_.load())); }
     void advance(std::chrono::milliseconds d) { ms_ += d.count(); }
 
-private:
+  private:
     std::atomic<std::int64_t> ms_;
 };
 

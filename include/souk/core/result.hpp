@@ -10,7 +10,7 @@ namespace souk {
 
 template <class T>
 class [[nodiscard]] result {
-public:
+  public:
     // Default: an internal error (Asio's co_spawn needs default-constructible results).
     result() : v_(std::in_place_index<1>, error::internal()) {}
     result(T value) : v_(std::in_place_index<0>, std::move(value)) {}
@@ -45,13 +45,13 @@ public:
         return std::get<1>(std::move(v_));
     }
 
-private:
+  private:
     std::variant<T, souk::error> v_;
 };
 
 template <>
 class [[nodiscard]] result<void> {
-public:
+  public:
     result() = default;
     result(error e) : e_(std::move(e)), ok_(false) {}
     bool ok() const { return ok_; }
@@ -65,7 +65,7 @@ public:
         return std::move(e_);
     }
 
-private:
+  private:
     souk::error e_;
     bool ok_ = true;
 };

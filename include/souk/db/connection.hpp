@@ -16,17 +16,17 @@ struct sqlite3_stmt;
 namespace souk::db {
 
 class sql_error : public std::runtime_error {
-public:
+  public:
     sql_error(int code, const std::string& what) : std::runtime_error(what), code_(code) {}
     int code() const { return code_; }
     bool is_constraint() const { return (code_ & 0xff) == 19; }  // SQLITE_CONSTRAINT
 
-private:
+  private:
     int code_;
 };
 
 class statement {
-public:
+  public:
     statement(sqlite3* db, std::string_view sql);
     ~statement();
     statement(const statement&) = delete;
@@ -36,14 +36,16 @@ public:
     statement& bind(int index, std::int64_t value);
     // Every other integer type (int, long long, bool...) binds as a 64-bit integer.
     template <class I>
-        requires(std::is_integral_v<I> && !std::is_same_v<I, std::int64_t>)
-    statement& bind(int index, I value) {
+    requires(std::is_integral_v<I> && !std::is_same_v<I, std::int64_t>) statement& bind(int index,
+                                                                                        I value) {
         return bind(index, static_cast<std::int64_t>(value));
     }
     statement& bind(int index, double value);
     statement& bind(int index, std::string_view text);
     statement& bind(int index, const char* text) { return bind(index, std::string_view(text)); }
-    statement& bind(int index, const std::string& text) { return bind(index, std::string_view(text)); }
+    statement& bind(int index, const std::string& text) {
+        return bind(index, std::string_view(text));
+    }
     statement& bind_null(int index);
     statement& bind_blob(int index, std::string_view bytes);
     template <class T>
@@ -72,7 +74,7 @@ public:
     std::optional<std::string> optional_text(int col) const;
     std::optional<std::int64_t> optional_int64(int col) const;
 
-private:
+  private:
     sqlite3* db_;
     sqlite3_stmt* stmt_ = nullptr;
 };
@@ -80,7 +82,7 @@ private:
 enum class open_mode { read_write, read_only };
 
 class connection {
-public:
+  public:
     // synchronous: "FULL", "NORMAL" or "OFF". Sets WAL, foreign keys and a busy timeout.
     connection(const std::string& path, open_mode mode, std::string_view synchronous = "FULL");
     ~connection();
@@ -94,7 +96,7 @@ public:
     sqlite3* handle() const { return db_; }
     const std::string& path() const { return path_; }
 
-private:
+  private:
     sqlite3* db_ = nullptr;
     std::string path_;
     std::unordered_map<std::string, std::unique_ptr<statement>> cache_;
@@ -102,12 +104,12 @@ private:
 
 // RAII guard: BEGIN IMMEDIATE ... COMMIT, rolled back unless committed (CLI and tests).
 class transaction {
-public:
+  public:
     explicit transaction(connection& c);
     ~transaction();
     void commit();
 
-private:
+  private:
     connection& c_;
     bool done_ = false;
 };

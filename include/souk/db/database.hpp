@@ -1,9 +1,9 @@
 #pragma once
 // The database: migrations, the single writer, and a pool of read-only connections on their own
 // threads so that SQL never blocks an io thread for long.
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/co_spawn.hpp>
 #include <souk/db/connection.hpp>
 #include <souk/db/writer.hpp>
 #include <string>
@@ -30,7 +30,7 @@ std::vector<migration_status> migrations_status(connection& c);
 int migrate_up(connection& c);
 
 class database {
-public:
+  public:
     // Opens (creating if needed), applies migrations, starts the writer and the readers.
     database(database_options opts, const souk::clock& clk);
     ~database();
@@ -48,7 +48,7 @@ public:
     bool writable();
     void stop();
 
-private:
+  private:
     connection& acquire();
     void release(connection& c);
 

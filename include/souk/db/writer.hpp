@@ -49,7 +49,7 @@ struct audit_entry {
 
 // What a write job sees: the connection plus the outbox and the durable timers.
 class tx {
-public:
+  public:
     tx(connection& c, const souk::clock& clk) : c_(c), clock_(clk) {}
     connection& conn() { return c_; }
     statement& prepare(std::string_view sql) { return c_.prepare(sql); }
@@ -72,7 +72,7 @@ public:
     std::vector<timer_row> take_timers() { return std::exchange(timers_, {}); }
     std::vector<std::string> take_cancelled() { return std::exchange(cancelled_, {}); }
 
-private:
+  private:
     connection& c_;
     const souk::clock& clock_;
     std::vector<bus::event> events_;
@@ -82,7 +82,7 @@ private:
 };
 
 class write_job {
-public:
+  public:
     virtual ~write_job() = default;
     // Runs inside the batch transaction. An error rolls back this job's savepoint only.
     virtual status run(tx& t) = 0;
@@ -103,7 +103,7 @@ struct writer_stats {
 };
 
 class writer {
-public:
+  public:
     // Called on the writer thread after each commit with what the batch published and scheduled.
     using commit_listener = std::function<void(std::vector<bus::event>&&, std::vector<timer_row>&&,
                                                std::vector<std::string>&& cancelled)>;
@@ -133,7 +133,7 @@ public:
     writer_stats stats() const;
     std::size_t queue_depth() const;
 
-private:
+  private:
     void loop();
     void run_batch(std::vector<std::unique_ptr<write_job>>& batch);
     status run_alone(write_job& job);
@@ -155,7 +155,7 @@ namespace detail {
 
 template <class T, class Handler>
 class async_job final : public write_job {
-public:
+  public:
     async_job(std::function<result<T>(tx&)> fn, Handler h)
         : fn_(std::move(fn)),
           handler_(std::move(h)),
@@ -179,7 +179,7 @@ public:
         work_.reset();
     }
 
-private:
+  private:
     std::function<result<T>(tx&)> fn_;
     std::optional<result<T>> value_;
     Handler handler_;
@@ -190,7 +190,7 @@ private:
 
 template <class T>
 class sync_job final : public write_job {
-public:
+  public:
     explicit sync_job(std::function<result<T>(tx&)> fn) : fn_(std::move(fn)) {}
     std::future<result<T>> future() { return promise_.get_future(); }
     status run(tx& t) override {
@@ -208,7 +208,7 @@ public:
         }
     }
 
-private:
+  private:
     std::function<result<T>(tx&)> fn_;
     std::optional<result<T>> value_;
     std::promise<result<T>> promise_;

@@ -32,13 +32,13 @@ response idempotency_replay(const stored_response& s, const idempotency_ticket& 
                             std::string_view request_id);
 
 class idempotency_guard {
-public:
+  public:
     idempotency_guard(db::database& d, const souk::clock& clk) : db_(d), clock_(clk) {}
     middleware as_middleware();
     // Deletes keys older than 24 h.
     boost::asio::awaitable<void> purge();
 
-private:
+  private:
     db::database& db_;
     const souk::clock& clock_;
     std::mutex mu_;

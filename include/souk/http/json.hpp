@@ -16,7 +16,7 @@ std::string serialize(const boost::json::value& v);
 
 // Collects field problems so a handler reports all of them in one 422.
 class fields {
-public:
+  public:
     explicit fields(const boost::json::value& body);
     bool is_object() const { return obj_ != nullptr; }
 
@@ -33,7 +33,7 @@ public:
     // OK when no field failed; else VALIDATION_FAILED with every problem.
     status check() const;
 
-private:
+  private:
     const boost::json::object* obj_ = nullptr;
     boost::json::object problems_;
 };

@@ -25,7 +25,7 @@ struct rate_decision {
 };
 
 class rate_limiter {
-public:
+  public:
     explicit rate_limiter(const souk::clock& clk) : clock_(clk) {}
     void set_limit(std::string route_class, bucket_limit l);
     bool has_class(std::string_view route_class) const;
@@ -34,7 +34,7 @@ public:
     // The middleware that applies route_options::rate_class to every route.
     middleware as_middleware();
 
-private:
+  private:
     struct bucket {
         double tokens;
         std::int64_t last_ms;

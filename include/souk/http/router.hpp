@@ -33,12 +33,12 @@ enum class access {
 struct route_options {
     http::access access = http::access::anyone;
     std::vector<std::string> roles = {};
-    bool idempotent = false;         // requires an Idempotency-Key
-    bool idempotency_in_job = false;  // the handler checks and records it in its write job
-    std::string rate_class = {};     // empty: not rate limited
+    bool idempotent = false;           // requires an Idempotency-Key
+    bool idempotency_in_job = false;   // the handler checks and records it in its write job
+    std::string rate_class = {};       // empty: not rate limited
     std::size_t body_limit = 1 << 20;  // bytes
-    bool json_body = true;           // POST/PUT/PATCH bodies must be application/json
-    std::string summary = {};        // one line for the OpenAPI document
+    bool json_body = true;             // POST/PUT/PATCH bodies must be application/json
+    std::string summary = {};          // one line for the OpenAPI document
 };
 
 struct route {
@@ -59,7 +59,7 @@ struct match_result {
 };
 
 class router {
-public:
+  public:
     router();
     ~router();
     router(const router&) = delete;
@@ -89,7 +89,7 @@ public:
     match_result match(http::method m, std::string_view path, request& req) const;
     const std::vector<std::unique_ptr<route>>& routes() const { return routes_; }
 
-private:
+  private:
     struct node;
     std::unique_ptr<node> root_;
     std::vector<std::unique_ptr<route>> routes_;

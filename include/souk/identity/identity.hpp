@@ -32,12 +32,12 @@ bool owns_or_admin(const http::request& req, std::string_view owner_id);
 // becomes "tenant_id = ?1" bound to the caller's tenant; other parameters start at ?2.
 // A query without {tenant} is a programmer error (std::logic_error), so no module can forget.
 class tenant_query {
-public:
+  public:
     tenant_query(db::connection& c, std::string_view tenant_id, std::string_view sql_with_tenant);
     db::statement& stmt() { return *stmt_; }
     static constexpr int first_param = 2;
 
-private:
+  private:
     db::statement* stmt_;
 };
 

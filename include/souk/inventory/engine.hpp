@@ -46,7 +46,7 @@ struct hold {
 enum class refusal { none, unknown_resource, insufficient, limit_exceeded, duplicate_hold };
 
 class shard {
-public:
+  public:
     using expiry_listener = std::function<void(const hold&)>;
 
     shard(boost::asio::any_io_executor ex, const souk::clock& clk);
@@ -82,10 +82,11 @@ public:
     std::size_t live_holds() const { return holds_.size(); }
     template <class F>
     void for_each_resource(F&& f) const {
-        for (const auto& [id, r] : resources_) f(id, r);
+        for (const auto& [id, r] : resources_)
+            f(id, r);
     }
 
-private:
+  private:
     void release(hold& h, hold_state to);
     void arm();
     void check_invariants(const resource_state& r) const;
@@ -93,7 +94,7 @@ private:
     boost::asio::any_io_executor ex_;
     const souk::clock& clock_;
     std::unordered_map<std::string, resource_state> resources_;
-    std::unordered_map<std::string, hold> holds_;  // held and posted (live) holds
+    std::unordered_map<std::string, hold> holds_;                 // held and posted (live) holds
     std::unordered_map<std::string, std::int64_t> owner_totals_;  // group|owner -> quantity
     std::multimap<std::int64_t, std::string> expiries_;
     boost::asio::steady_timer timer_;
@@ -103,7 +104,7 @@ private:
 };
 
 class engine {
-public:
+  public:
     engine(std::vector<boost::asio::any_io_executor> executors, const souk::clock& clk);
     std::size_t shard_count() const { return shards_.size(); }
     shard& at(std::size_t i) { return *shards_[i]; }
@@ -120,7 +121,7 @@ public:
     }
     void stop();
 
-private:
+  private:
     std::vector<std::unique_ptr<shard>> shards_;
 };
 

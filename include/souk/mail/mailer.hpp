@@ -17,7 +17,7 @@ struct message {
 };
 
 class mailer {
-public:
+  public:
     virtual ~mailer() = default;
     virtual boost::asio::awaitable<status> send(const message& m) = 0;
 };

@@ -22,7 +22,7 @@ namespace souk::sched {
 using handler = std::function<boost::asio::awaitable<status>(const db::timer_row&)>;
 
 class scheduler {
-public:
+  public:
     scheduler(boost::asio::any_io_executor ex, db::database& db, const souk::clock& clk);
 
     void on(std::string kind, handler h);
@@ -36,7 +36,7 @@ public:
     std::size_t pending() const;
     std::uint64_t runs() const { return runs_; }
 
-private:
+  private:
     void arm();
     boost::asio::awaitable<void> fire(db::timer_row t);
 
