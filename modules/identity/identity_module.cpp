@@ -30,6 +30,7 @@ using http::response;
 constexpr std::int64_t verify_token_ttl_ms = 48LL * 3600 * 1000;
 constexpr std::int64_t reset_token_ttl_ms = 3600LL * 1000;
 constexpr int recovery_codes_count = 10;
+constexpr std::string_view refresh_cookie_name = "souk_refresh";
 // A refresh-token family remembers whether its session was opened with a second factor in the
 // prefix of its (internal) id, so that rotation hands out access tokens of the same strength.
 constexpr std::string_view family_prefix = "fam";
@@ -244,7 +245,48 @@ class identity_module final : public module {
         return p;
     }
 
-    response session_response(const session& s, bool mfa, int status = 200) {
+    // The refresh token also travels as an HttpOnly cookie scoped to /api/v1/auth, so a browser
+    // app never has to keep it where scripts can read it (docs/decisions/0009).
+    std::string refresh_cookie(const request& req, const std::string& token, std::int64_t max_age_s) const {
+        std::string c = std::string(refresh_cookie_name) + "=" + token +
+                        "; Path=/api/v1/auth; HttpOnly; SameSite=Strict; Max-Age=" + std::to_string(max_age_s);
+        if (req.secure) c += "; Secure";
+        return c;
+    }
+
+    // From the JSON body's refresh_token, else from the cookie; nullopt when neither is there.
+    static std::optional<std::string> presented_refresh_token(const request& req, status& problem) {
+        if (!req.body.empty()) {
+            auto body = req.json();
+            if (!body.ok()) {
+                problem = body.err();
+                return std::nullopt;
+            }
+            json::fields f(*body);
+            auto token = f.optional_string("refresh_token", 200);
+            if (auto s = f.check(); !s.ok()) {
+                problem = s;
+                return std::nullopt;
+            }
+            if (token && !token->empty()) return token;
+        }
+        const auto cookies = req.header("Cookie");
+        std::size_t pos = 0;
+        while (pos < cookies.size()) {
+            auto end = cookies.find(';', pos);
+            if (end == std::string_view::npos) end = cookies.size();
+            auto pair = cookies.substr(pos, end - pos);
+            while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+            const auto eq = pair.find('=');
+            if (eq != std::string_view::npos && pair.substr(0, eq) == refresh_cookie_name && eq + 1 < pair.size())
+                return std::string(pair.substr(eq + 1));
+            pos = end + 1;
+        }
+        problem = error::validation("refresh_token", "is required (in the body or the cookie)");
+        return std::nullopt;
+    }
+
+    response session_response(const request& req, const session& s, bool mfa, int status = 200) {
         access_claims c{s.u.id,
                         s.u.tenant_id,
                         s.u.roles,
@@ -256,7 +298,10 @@ class identity_module final : public module {
                                  {"token_type", "Bearer"},
                                  {"expires_in", tokens_.lifetime_s},
                                  {"user", to_json(s.u)}};
-        return response::ok(data, status);
+        response res = response::ok(data, status);
+        res.set_header("Set-Cookie", refresh_cookie(req, s.refresh.token,
+                                                    std::max<std::int64_t>(0, (s.refresh.expires_ms - ctx_.clock.now_ms()) / 1000)));
+        return res;
     }
 
     awaitable<std::optional<user>> load_user(std::string id) {
@@ -473,7 +518,7 @@ class identity_module final : public module {
         // Only a complete login (password and, when on, the second factor) clears the failures:
         // clearing them on the password alone would leave the TOTP code open to guessing.
         attempt.succeed();
-        co_return session_response(*s, u->mfa_enabled);
+        co_return session_response(req, *s, u->mfa_enabled);
     }
 
     error account_locked(std::int64_t ms) {
@@ -496,11 +541,9 @@ class identity_module final : public module {
     }
 
     awaitable<response> refresh(request& req) {
-        auto body = req.json();
-        if (!body.ok()) co_return fail(req, body.err());
-        json::fields f(*body);
-        auto token = f.required_string("refresh_token", 1, 200);
-        if (auto s = f.check(); !s.ok()) co_return fail(req, s.err());
+        status problem;
+        auto token = presented_refresh_token(req, problem);
+        if (!token) co_return fail(req, problem.err());
         auto audit = audit_of(req, "identity.refresh_reuse", "");
         auto r = co_await ctx_.db.writer().write<refresh_outcome>(
             [hash = sha256_hex(*token), audit](db::tx& t) mutable -> result<refresh_outcome> {
@@ -515,7 +558,7 @@ class identity_module final : public module {
         }
         if (r->kind == refresh_kind::invalid)
             co_return fail(req, error::unauthenticated("invalid refresh token"));
-        co_return session_response(r->s, r->mfa);
+        co_return session_response(req, r->s, r->mfa);
     }
 
     // Rotation inside the writer: one live token per family; presenting a dead one is theft.
@@ -561,11 +604,9 @@ class identity_module final : public module {
     }
 
     awaitable<response> logout(request& req) {
-        auto body = req.json();
-        if (!body.ok()) co_return fail(req, body.err());
-        json::fields f(*body);
-        auto token = f.required_string("refresh_token", 1, 200);
-        if (auto s = f.check(); !s.ok()) co_return fail(req, s.err());
+        status problem;
+        auto token = presented_refresh_token(req, problem);
+        if (!token) co_return fail(req, problem.err());
         auto audit = audit_of(req, "identity.logout", req.caller->user_id);
         auto r = co_await ctx_.db.writer().write<bool>([hash = sha256_hex(*token),
                                                         user_id = req.caller->user_id,
@@ -580,7 +621,9 @@ class identity_module final : public module {
             return true;
         });
         if (!r.ok()) co_return fail(req, r.err());
-        co_return response::ok(boost::json::object{{"logged_out", true}});
+        response res = response::ok(boost::json::object{{"logged_out", true}});
+        res.set_header("Set-Cookie", refresh_cookie(req, "", 0));
+        co_return res;
     }
 
     // ---- profile and password ---------------------------------------------------------------
@@ -681,7 +724,7 @@ class identity_module final : public module {
         if (s->refresh.token.empty())
             co_return response::ok(
                 boost::json::object{{"password_reset", true}, {"mfa_required", true}});
-        co_return session_response(*s, session_mfa && s->u.mfa_enabled);
+        co_return session_response(req, *s, session_mfa && s->u.mfa_enabled);
     }
 
     awaitable<response> forgot_password(request& req) {
