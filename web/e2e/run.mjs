@@ -364,7 +364,12 @@ const scenarios = [
       // A second server whose holds last 4 seconds.
       runDemo(expiryDir);
       // ... and whose access tokens last 3 seconds: the app must refresh them silently.
-      const base2 = await startServer(expiryDir, ["booking.hold_seconds=4", "identity.access_token_seconds=3"]);
+      // Reached as `localhost`, not 127.0.0.1: cookies are scoped by host, not port, so on the
+      // same host this server's souk_refresh cookie would replace the first server's and end
+      // that session (docs/decisions/0009).
+      const base2 = (
+        await startServer(expiryDir, ["booking.hold_seconds=4", "identity.access_token_seconds=3"])
+      ).replace("//127.0.0.1:", "//localhost:");
       await login(page, base2, "member@souk.test", "member-demo-2026");
       await page.goto(`${base2}/events/campus-jazz-night`);
       await page.getByRole("link", { name: "Book", exact: true }).first().click();

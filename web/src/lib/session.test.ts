@@ -14,38 +14,78 @@ class MemoryStore implements KeyValueStore {
   removeItem(k: string) {
     this.m.delete(k);
   }
+  /** every key and value, to look for a token anywhere in the store */
+  dump(): string {
+    return JSON.stringify([...this.m.entries()]);
+  }
 }
 
 const user = { id: "u1", email: "a@b.c", display_name: "A", roles: ["member"], email_verified: true, created_at: "" } as SessionData["user"];
-const sessionData = (n: number): SessionData => ({ access_token: `a${n}`, refresh_token: `r${n}`, token_type: "Bearer", expires_in: 900, user });
+const sessionData = (n: number): SessionData => ({
+  access_token: `access-${n}`,
+  refresh_token: `refresh-secret-${n}`,
+  token_type: "Bearer",
+  expires_in: 900,
+  user,
+});
 const ok = (data: unknown) => new Response(JSON.stringify({ success: true, data }), { status: 200 });
 
+/** A store that already holds this tab's session flag (what a reload finds). */
+function storeWithSession(): MemoryStore {
+  const store = new MemoryStore();
+  const s = new Session(new Api(async () => ok({})), store);
+  s.set(sessionData(0));
+  return store;
+}
+
 describe("Session", () => {
-  it("keeps the access token in memory and only the refresh token in storage", () => {
+  it("keeps the access token in memory and never stores the refresh token", () => {
     const store = new MemoryStore();
     const s = new Session(new Api(async () => ok({})), store);
     s.set(sessionData(1));
-    expect(s.accessToken()).toBe("a1");
-    expect([...store.m.values()]).toEqual(["r1"]);
+    expect(s.accessToken()).toBe("access-1");
     expect(s.loggedIn).toBe(true);
+    expect(s.hasSession()).toBe(true);
+    expect(store.m.size).toBe(1);
+    expect(store.dump()).not.toContain("refresh-secret");
+    expect(store.dump()).not.toContain("access-1");
   });
 
-  it("restores from the stored refresh token after a reload", async () => {
+  it("removes a refresh token left in storage by the first version", () => {
     const store = new MemoryStore();
-    store.setItem("souk.refresh", "r1");
-    const fetchFn = vi.fn(async (_u: string, init?: RequestInit) => {
-      expect(JSON.parse(String(init!.body))).toEqual({ refresh_token: "r1" });
-      return ok(sessionData(2));
-    });
+    store.setItem("souk.refresh", "refresh-secret-old");
+    new Session(new Api(async () => ok({})), store);
+    expect(store.dump()).not.toContain("refresh-secret");
+  });
+
+  it("restores after a reload with an empty body (the cookie carries the token)", async () => {
+    const store = storeWithSession();
+    const fetchFn = vi.fn(async (_u: string, _i?: RequestInit) => ok(sessionData(2)));
     const s = new Session(new Api(fetchFn), store);
     await s.restore();
-    expect(s.accessToken()).toBe("a2");
-    expect(store.getItem("souk.refresh")).toBe("r2");
+    expect(fetchFn).toHaveBeenCalledTimes(1);
+    const [url, init] = fetchFn.mock.calls[0]!;
+    expect(url).toBe("/api/v1/auth/refresh");
+    expect(init!.method).toBe("POST");
+    expect(init!.credentials).toBe("same-origin");
+    expect(JSON.parse(String(init!.body))).toEqual({});
+    expect((init!.headers as Record<string, string>)["Authorization"]).toBeUndefined();
+    expect(s.accessToken()).toBe("access-2");
+    expect(s.loggedIn).toBe(true);
+    expect(store.dump()).not.toContain("refresh-secret");
+  });
+
+  it("without the flag, a fresh tab does not call refresh", async () => {
+    const fetchFn = vi.fn(async (_u: string, _i?: RequestInit) => ok(sessionData(2)));
+    const s = new Session(new Api(fetchFn), new MemoryStore());
+    await s.restore();
+    expect(await s.refresh()).toBe(false);
+    expect(fetchFn).not.toHaveBeenCalled();
+    expect(s.loggedIn).toBe(false);
   });
 
   it("runs one rotation at a time (two would look like token theft)", async () => {
-    const store = new MemoryStore();
-    store.setItem("souk.refresh", "r1");
+    const store = storeWithSession();
     let calls = 0;
     const s = new Session(
       new Api(async () => {
@@ -61,20 +101,19 @@ describe("Session", () => {
   });
 
   it("a refused refresh ends the session", async () => {
-    const store = new MemoryStore();
-    store.setItem("souk.refresh", "dead");
+    const store = storeWithSession();
     const s = new Session(
       new Api(async () => new Response(JSON.stringify({ success: false, error: { code: "UNAUTHENTICATED", message: "" } }), { status: 401 })),
       store,
     );
     expect(await s.refresh()).toBe(false);
-    expect(store.getItem("souk.refresh")).toBeNull();
+    expect(s.hasSession()).toBe(false);
+    expect(store.m.size).toBe(0);
     expect(s.loggedIn).toBe(false);
   });
 
-  it("a network failure keeps the refresh token", async () => {
-    const store = new MemoryStore();
-    store.setItem("souk.refresh", "r1");
+  it("a network failure keeps the session flag for the next try", async () => {
+    const store = storeWithSession();
     const s = new Session(
       new Api(async () => {
         throw new TypeError("offline");
@@ -82,10 +121,11 @@ describe("Session", () => {
       store,
     );
     await s.restore();
-    expect(store.getItem("souk.refresh")).toBe("r1");
+    expect(s.hasSession()).toBe(true);
+    expect(s.loggedIn).toBe(false);
   });
 
-  it("logout revokes on the server and forgets locally", async () => {
+  it("logout revokes on the server with an empty body and forgets locally", async () => {
     const store = new MemoryStore();
     const fetchFn = vi.fn(async (_u: string, _i?: RequestInit) => ok({}));
     const s = new Session(new Api(fetchFn), store);
@@ -93,9 +133,14 @@ describe("Session", () => {
     const changed = vi.fn();
     s.onChange(changed);
     await s.logout();
-    expect(fetchFn.mock.calls[0]![0]).toBe("/api/v1/auth/logout");
+    const [url, init] = fetchFn.mock.calls[0]!;
+    expect(url).toBe("/api/v1/auth/logout");
+    expect(init!.credentials).toBe("same-origin");
+    expect(JSON.parse(String(init!.body))).toEqual({});
+    expect((init!.headers as Record<string, string>)["Authorization"]).toBe("Bearer access-1");
     expect(s.loggedIn).toBe(false);
-    expect(store.getItem("souk.refresh")).toBeNull();
+    expect(s.hasSession()).toBe(false);
+    expect(store.m.size).toBe(0);
     expect(changed).toHaveBeenCalled();
   });
 });

@@ -1,11 +1,15 @@
-// The session: the access token lives only in memory; the refresh token in sessionStorage so a
-// reload of this tab keeps the session (see docs/decisions/0008: an HttpOnly cookie set by the
-// server is the target, which needs the API change described there).
+// The session: the access token lives only in memory; the refresh token only in the server's
+// HttpOnly `souk_refresh` cookie (docs/decisions/0009), which no script can read. sessionStorage
+// holds just a "there is a session" flag so a reload of this tab knows to try a refresh; refresh
+// and logout send an empty body and the browser adds the cookie.
 
 import { Api, ApiError, type TokenSource } from "./api";
 import type { Role, SessionData, User } from "./types";
 
-const REFRESH_KEY = "souk.refresh";
+/** A flag, not a secret: "1" while this tab has a session. */
+const SESSION_KEY = "souk.session";
+/** Where the first SPA version kept the refresh token itself; removed on start. */
+const LEGACY_REFRESH_KEY = "souk.refresh";
 
 export interface KeyValueStore {
   getItem(key: string): string | null;
@@ -24,6 +28,7 @@ export class Session implements TokenSource {
     private readonly store: KeyValueStore,
   ) {
     api.setTokens(this);
+    store.removeItem(LEGACY_REFRESH_KEY);
   }
 
   get user(): User | null {
@@ -38,8 +43,9 @@ export class Session implements TokenSource {
   accessToken(): string | null {
     return this.access;
   }
-  hasRefreshToken(): boolean {
-    return this.store.getItem(REFRESH_KEY) !== null;
+  /** This tab had a session (the refresh cookie may still be valid). */
+  hasSession(): boolean {
+    return this.store.getItem(SESSION_KEY) !== null;
   }
 
   onChange(fn: () => void): () => void {
@@ -50,11 +56,14 @@ export class Session implements TokenSource {
     for (const fn of this.listeners) fn();
   }
 
-  /** Takes a login / refresh / password-change answer. */
+  /**
+   * Takes a login / refresh / password-change answer. Its refresh_token is ignored on purpose:
+   * the same answer set it as an HttpOnly cookie.
+   */
   set(s: SessionData): void {
     this.access = s.access_token;
     this.current = s.user;
-    this.store.setItem(REFRESH_KEY, s.refresh_token);
+    this.store.setItem(SESSION_KEY, "1");
     this.emit();
   }
 
@@ -67,26 +76,27 @@ export class Session implements TokenSource {
     const had = this.access !== null || this.current !== null;
     this.access = null;
     this.current = null;
-    this.store.removeItem(REFRESH_KEY);
+    this.store.removeItem(SESSION_KEY);
     if (had) this.emit();
   }
 
   /**
-   * Rotates the refresh token. One at a time: two concurrent rotations of the same token would
-   * look like theft to the server (reuse detection revokes the whole family).
+   * Rotates the refresh token (the cookie; the body is empty). One at a time: two concurrent
+   * rotations of the same token would look like theft to the server (reuse detection revokes
+   * the whole family).
    */
   refresh(): Promise<boolean> {
     if (this.inflight) return this.inflight;
-    const token = this.store.getItem(REFRESH_KEY);
-    if (!token) return Promise.resolve(false);
+    if (!this.hasSession()) return Promise.resolve(false);
     this.inflight = this.api
-      .post<SessionData>("/auth/refresh", { refresh_token: token }, { auth: false })
+      .post<SessionData>("/auth/refresh", {}, { auth: false })
       .then((s) => {
         this.set(s);
         return true;
       })
       .catch((e: unknown) => {
-        // A dead or unknown token ends the session; a network failure keeps it for a retry.
+        // A dead, unknown or missing cookie ends the session; a network failure keeps the flag
+        // for a retry.
         if (e instanceof ApiError && (e.status === 401 || e.status === 400 || e.status === 422)) {
           this.clear();
           return false;
@@ -99,20 +109,20 @@ export class Session implements TokenSource {
     return this.inflight;
   }
 
-  /** On start: a refresh token left by this tab opens the session again. */
+  /** On start: if this tab had a session, the refresh cookie opens it again. */
   async restore(): Promise<void> {
-    if (!this.hasRefreshToken()) return;
+    if (!this.hasSession()) return;
     try {
       await this.refresh();
     } catch {
-      // offline: stay logged out in memory, keep the token for the next try
+      // offline: stay logged out in memory, keep the flag for the next try
     }
   }
 
   async logout(): Promise<void> {
-    const token = this.store.getItem(REFRESH_KEY);
     try {
-      if (token && this.access) await this.api.post("/auth/logout", { refresh_token: token });
+      // The server revokes the cookie's token and clears the cookie.
+      if (this.hasSession() && this.access) await this.api.post("/auth/logout", {});
     } catch {
       // the local session ends whatever the server said
     } finally {
