@@ -74,6 +74,7 @@ runtime::runtime(config::settings s) : cfg_(std::move(s)) {
                                                v.at("burst").to_number<double>()});
     }
     router_.use(limiter_->as_middleware());
+    router_.on_auth_failure([l = limiter_.get()](http::request& req) { return l->limit_unauthenticated(req); });
     idempotency_ = std::make_unique<http::idempotency_guard>(*db_, clock_);
     router_.use(idempotency_->as_middleware());
     mailer_ = mail::make_mailer(cfg_, ios_.front()->get_executor());

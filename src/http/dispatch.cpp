@@ -159,7 +159,12 @@ boost::asio::awaitable<response> dispatcher::route_request(request& req) {
     if (o.access != access::anyone) {
         if (!router_.auth()) co_return response::fail(error::unauthenticated(), req.request_id);
         auto who = router_.auth()(req);
-        if (!who.ok()) co_return response::fail(who.err(), req.request_id);
+        if (!who.ok()) {
+            if (router_.auth_failure()) {
+                if (auto limited = router_.auth_failure()(req)) co_return std::move(*limited);
+            }
+            co_return response::fail(who.err(), req.request_id);
+        }
         req.caller = std::move(*who);
         if (o.access == access::roles) {
             bool allowed = false;

@@ -47,6 +47,32 @@ rate_decision rate_limiter::take(std::string_view route_class, std::string_view 
     return d;
 }
 
+namespace {
+
+void stamp(response& r, const rate_decision& d) {
+    r.set_header("X-RateLimit-Limit", std::to_string(static_cast<std::int64_t>(d.limit)));
+    r.set_header("X-RateLimit-Remaining", std::to_string(static_cast<std::int64_t>(d.remaining)));
+    r.set_header("X-RateLimit-Reset", std::to_string(d.reset_seconds));
+}
+
+response too_many(const rate_decision& d, std::string_view request_id) {
+    error e{429, "RATE_LIMITED", "too many requests; retry later"};
+    e.headers.emplace_back("Retry-After", std::to_string(d.retry_after_seconds));
+    response r = response::fail(e, request_id);
+    stamp(r, d);
+    return r;
+}
+
+}  // namespace
+
+std::optional<response> rate_limiter::limit_unauthenticated(request& req) {
+    const auto& cls = req.route ? req.route->options.rate_class : std::string();
+    if (cls.empty() || !has_class(cls)) return std::nullopt;
+    const rate_decision d = take(cls, "ip:" + req.remote_address);
+    if (d.allowed) return std::nullopt;
+    return too_many(d, req.request_id);
+}
+
 middleware rate_limiter::as_middleware() {
     return [this](request& req, const handler& next) -> boost::asio::awaitable<response> {
         const auto& cls = req.route ? req.route->options.rate_class : std::string();
@@ -54,21 +80,9 @@ middleware rate_limiter::as_middleware() {
         const std::string client =
             req.caller ? "u:" + req.caller->user_id : "ip:" + req.remote_address;
         const rate_decision d = take(cls, client);
-        auto stamp = [&](response& r) {
-            r.set_header("X-RateLimit-Limit", std::to_string(static_cast<std::int64_t>(d.limit)));
-            r.set_header("X-RateLimit-Remaining",
-                         std::to_string(static_cast<std::int64_t>(d.remaining)));
-            r.set_header("X-RateLimit-Reset", std::to_string(d.reset_seconds));
-        };
-        if (!d.allowed) {
-            error e{429, "RATE_LIMITED", "too many requests; retry later"};
-            e.headers.emplace_back("Retry-After", std::to_string(d.retry_after_seconds));
-            response r = response::fail(e, req.request_id);
-            stamp(r);
-            co_return r;
-        }
+        if (!d.allowed) co_return too_many(d, req.request_id);
         response r = co_await next(req);
-        stamp(r);
+        stamp(r, d);
         co_return r;
     };
 }

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <souk/core/clock.hpp>
 #include <souk/http/router.hpp>
 #include <string>
@@ -33,6 +34,9 @@ class rate_limiter {
     rate_decision take(std::string_view route_class, std::string_view client);
     // The middleware that applies route_options::rate_class to every route.
     middleware as_middleware();
+    // For a request whose authentication failed: counts it against the route's class for its
+    // address; a 429 when that bucket is empty.
+    std::optional<response> limit_unauthenticated(request& req);
 
   private:
     struct bucket {

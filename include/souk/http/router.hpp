@@ -5,6 +5,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <souk/http/request.hpp>
 #include <souk/http/response.hpp>
 #include <string>
@@ -81,6 +82,11 @@ class router {
     // Middlewares run in the order added, outermost first, around every route.
     void use(middleware m);
     void set_authenticator(authenticator a) { authenticator_ = std::move(a); }
+    // Consulted when authentication fails on a route: may answer instead (429 for a client that
+    // keeps presenting bad tokens), so failures cannot bypass the route's rate limit.
+    using auth_failure_hook = std::function<std::optional<response>(request&)>;
+    void on_auth_failure(auth_failure_hook h) { auth_failure_ = std::move(h); }
+    const auth_failure_hook& auth_failure() const { return auth_failure_; }
     const authenticator& auth() const { return authenticator_; }
     // Builds each route's chain; no route or middleware may be added afterwards.
     void freeze(const std::function<void(route&)>& on_route = {});
@@ -95,6 +101,7 @@ class router {
     std::vector<std::unique_ptr<route>> routes_;
     std::vector<middleware> middlewares_;
     authenticator authenticator_;
+    auth_failure_hook auth_failure_;
     bool frozen_ = false;
 };
 
