@@ -108,7 +108,6 @@ std::string render(const message& m, const std::string& from, const std::string&
         std::string line =
             m.text.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
         if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (!line.empty() && line.front() == '.') line.insert(0, ".");  // SMTP dot-stuffing
         out += line + "\r\n";
         if (nl == std::string::npos) break;
         start = nl + 1;

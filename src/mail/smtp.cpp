@@ -48,13 +48,30 @@ std::string base64(std::string_view in) {
     return out;
 }
 
+// A relay's reply is a few lines; a hostile one must not grow our memory without bound.
+constexpr std::size_t reply_bytes_max = 64 * 1024;
+
+// SMTP dot-stuffing (RFC 5321 4.5.2): a line starting with "." gets another one in front.
+std::string dot_stuffed(const std::string& text) {
+    std::string out;
+    out.reserve(text.size() + 16);
+    bool line_start = true;
+    for (char c : text) {
+        if (line_start && c == '.') out += '.';
+        out += c;
+        line_start = c == '\n';
+    }
+    return out;
+}
+
 template <class Stream>
 asio::awaitable<reply> read_reply(Stream& s, std::string& buf) {
     reply r;
     for (;;) {
-        auto [ec, n] =
-            co_await asio::async_read_until(s, asio::dynamic_buffer(buf), "\r\n", nothrow);
+        auto [ec, n] = co_await asio::async_read_until(
+            s, asio::dynamic_buffer(buf, reply_bytes_max), "\r\n", nothrow);
         if (ec) co_return reply{0, ec.message()};
+        if (r.text.size() > reply_bytes_max) co_return reply{0, "reply too long"};
         std::string line = buf.substr(0, n - 2);
         buf.erase(0, n);
         if (line.size() < 3) co_return reply{0, "malformed reply"};
@@ -93,7 +110,7 @@ asio::awaitable<status> deliver(Stream& s, std::string& buf, const smtp_options&
     r = co_await command(s, buf, "DATA");
     if (r.code != 354) co_return error::unavailable("SMTP DATA refused: " + r.text);
     const std::string body =
-        render(m, o.from, new_id("msg") + "@souk.local", system_clock().now_ms());
+        dot_stuffed(render(m, o.from, new_id("msg") + "@souk.local", system_clock().now_ms()));
     r = co_await command(s, buf, body + ".");
     if (r.code != 250) co_return error::unavailable("SMTP message refused: " + r.text);
     co_await command(s, buf, "QUIT");
