@@ -191,9 +191,13 @@ class identity_module final : public module {
                bind(&identity_module::refresh));
         r.post("/api/v1/auth/logout", auth_route(require_user({.summary = "Close a session"})),
                bind(&identity_module::logout));
-        r.get("/api/v1/auth/me", require_user({.summary = "The caller's profile"}),
+        // Every /auth/* route has a bucket: "session" is roomier than "auth" (which guards
+        // password checks) because apps read the profile often.
+        r.get("/api/v1/auth/me",
+              require_user({.rate_class = "session", .summary = "The caller's profile"}),
               bind(&identity_module::me));
-        r.put("/api/v1/auth/me", require_user({.summary = "Update the caller's profile"}),
+        r.put("/api/v1/auth/me",
+              require_user({.rate_class = "session", .summary = "Update the caller's profile"}),
               bind(&identity_module::update_me));
         r.post("/api/v1/auth/password", auth_route(require_user({.summary = "Change password"})),
                bind(&identity_module::change_password));
@@ -247,9 +251,11 @@ class identity_module final : public module {
 
     // The refresh token also travels as an HttpOnly cookie scoped to /api/v1/auth, so a browser
     // app never has to keep it where scripts can read it (docs/decisions/0009).
-    std::string refresh_cookie(const request& req, const std::string& token, std::int64_t max_age_s) const {
-        std::string c = std::string(refresh_cookie_name) + "=" + token +
-                        "; Path=/api/v1/auth; HttpOnly; SameSite=Strict; Max-Age=" + std::to_string(max_age_s);
+    std::string refresh_cookie(const request& req, const std::string& token,
+                               std::int64_t max_age_s) const {
+        std::string c =
+            std::string(refresh_cookie_name) + "=" + token +
+            "; Path=/api/v1/auth; HttpOnly; SameSite=Strict; Max-Age=" + std::to_string(max_age_s);
         if (req.secure) c += "; Secure";
         return c;
     }
@@ -276,9 +282,11 @@ class identity_module final : public module {
             auto end = cookies.find(';', pos);
             if (end == std::string_view::npos) end = cookies.size();
             auto pair = cookies.substr(pos, end - pos);
-            while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+            while (!pair.empty() && pair.front() == ' ')
+                pair.remove_prefix(1);
             const auto eq = pair.find('=');
-            if (eq != std::string_view::npos && pair.substr(0, eq) == refresh_cookie_name && eq + 1 < pair.size())
+            if (eq != std::string_view::npos && pair.substr(0, eq) == refresh_cookie_name &&
+                eq + 1 < pair.size())
                 return std::string(pair.substr(eq + 1));
             pos = end + 1;
         }
@@ -299,8 +307,10 @@ class identity_module final : public module {
                                  {"expires_in", tokens_.lifetime_s},
                                  {"user", to_json(s.u)}};
         response res = response::ok(data, status);
-        res.set_header("Set-Cookie", refresh_cookie(req, s.refresh.token,
-                                                    std::max<std::int64_t>(0, (s.refresh.expires_ms - ctx_.clock.now_ms()) / 1000)));
+        res.set_header("Set-Cookie",
+                       refresh_cookie(req, s.refresh.token,
+                                      std::max<std::int64_t>(
+                                          0, (s.refresh.expires_ms - ctx_.clock.now_ms()) / 1000)));
         return res;
     }
 
