@@ -181,6 +181,34 @@ boost::json::object event_payload(const booking_row& b) {
             {"amount", money(b.amount, b.currency)}};
 }
 
+struct checkin {
+    booking_row booking;
+    std::optional<std::int64_t> used_ms;  // set when it had been used before
+};
+
+// Marks a confirmed booking's ticket used, once. Door staff check in their own events' tickets
+// only (admins and the operator's CLI any).
+result<checkin> check_in(db::tx& t, const std::string& id, const std::string& staff, bool admin) {
+    auto b = find_booking(t.conn(), id);
+    if (!b) return error::not_found("no such booking");
+    auto e = find_event(t.conn(), "id = ?1", b->event_id);
+    if (!e || (!admin && e->organizer_id != staff)) return error::not_found("no such booking");
+    if (b->status != "confirmed")
+        return error::conflict("INVALID_STATE", "the booking is " + b->status);
+    auto& used = t.prepare("SELECT used_ms FROM ticket_checkins WHERE booking_id = ?");
+    used.bind(1, id);
+    std::optional<std::int64_t> used_ms;
+    if (used.step()) used_ms = used.int64(0);
+    used.reset();
+    if (!used_ms) {
+        t.prepare("INSERT INTO ticket_checkins (booking_id, used_ms, used_by) VALUES (?, ?, ?)")
+            .bind_all(id, t.now_ms(), staff)
+            .run();
+        t.publish("booking.checked_in", {{"booking_id", id}, {"event_id", b->event_id}});
+    }
+    return checkin{*b, used_ms};
+}
+
 struct reserve_outcome {
     int status = 201;
     std::string body;  // the response body, stored for idempotent replays
@@ -1184,11 +1212,6 @@ class booking_module final : public module {
             {"ticket_id", code}, {"booking_id", b->id}, {"qr_svg", svg}, {"booking", to_json(*b)}});
     }
 
-    struct checkin {
-        booking_row booking;
-        std::optional<std::int64_t> used_ms;  // set when it had been used before
-    };
-
     awaitable<response> verify_ticket(request& req) {
         auto body = req.json();
         if (!body.ok()) co_return fail(req, body.err());
@@ -1200,30 +1223,10 @@ class booking_module final : public module {
             co_return fail(req, error::validation("code", "is not a genuine Souk ticket"));
         const std::string staff = req.caller->user_id;
         const bool admin = req.caller->has_role("admin");
-        auto r = co_await ctx_.db.writer().write<checkin>([id = *booking_id, staff,
-                                                           admin](db::tx& t) -> result<checkin> {
-            auto b = find_booking(t.conn(), id);
-            if (!b) return error::not_found("no such booking");
-            auto e = find_event(t.conn(), "id = ?1", b->event_id);
-            // Door staff check in their own events' tickets only.
-            if (!e || (!admin && e->organizer_id != staff))
-                return error::not_found("no such booking");
-            if (b->status != "confirmed")
-                return error::conflict("INVALID_STATE", "the booking is " + b->status);
-            auto& used = t.prepare("SELECT used_ms FROM ticket_checkins WHERE booking_id = ?");
-            used.bind(1, id);
-            std::optional<std::int64_t> used_ms;
-            if (used.step()) used_ms = used.int64(0);
-            used.reset();
-            if (!used_ms) {
-                t.prepare(
-                     "INSERT INTO ticket_checkins (booking_id, used_ms, used_by) VALUES (?, ?, ?)")
-                    .bind_all(id, t.now_ms(), staff)
-                    .run();
-                t.publish("booking.checked_in", {{"booking_id", id}, {"event_id", b->event_id}});
-            }
-            return checkin{*b, used_ms};
-        });
+        auto r = co_await ctx_.db.writer().write<checkin>(
+            [id = *booking_id, staff, admin](db::tx& t) -> result<checkin> {
+                return check_in(t, id, staff, admin);
+            });
         if (!r.ok()) co_return fail(req, r.err());
         if (r->used_ms) {
             error e = error::conflict("CONFLICT", "this ticket was already used");
@@ -1383,6 +1386,52 @@ class booking_module final : public module {
 
 std::unique_ptr<module> make_module(context& ctx) {
     return std::make_unique<booking_module>(ctx);
+}
+
+int ticket_cli(const std::vector<std::string>& argv, const config::settings& s,
+               const std::string& ticket_key) {
+    constexpr const char* usage =
+        "usage: souk ticket verify --code CODE\n"
+        "Checks a ticket's signature and marks it used once (exit 0); a forged, unconfirmed or\n"
+        "already used ticket exits 1.\n";
+    std::string code;
+    for (std::size_t i = 0; i + 1 < argv.size(); ++i)
+        if (argv[i] == "--code") code = argv[i + 1];
+    const bool help = std::find(argv.begin(), argv.end(), "--help") != argv.end();
+    if (argv.empty() || help) {
+        std::fputs(usage, help ? stdout : stderr);
+        return help ? 0 : 2;
+    }
+    if (argv[0] != "verify" || code.empty()) {
+        std::fputs(usage, stderr);
+        return 2;
+    }
+    const auto booking_id = ticket_booking(ticket_key, code);
+    if (!booking_id) {
+        std::puts("invalid: not a genuine Souk ticket");
+        return 1;
+    }
+    db::database_options o;
+    o.path = config::in_data_dir(s, s.db_path);
+    o.synchronous = s.synchronous;
+    o.readers = 1;
+    system_clock clk;
+    db::database d(o, clk);
+    auto r = d.writer().write_sync<checkin>(
+        [id = *booking_id](db::tx& t) -> result<checkin> { return check_in(t, id, "cli", true); });
+    d.stop();
+    if (!r.ok()) {
+        std::printf("invalid: %s\n", r.err().message.c_str());
+        return 1;
+    }
+    if (r->used_ms) {
+        std::printf("already used at %s (booking %s)\n", rfc3339(*r->used_ms).c_str(),
+                    r->booking.id.c_str());
+        return 1;
+    }
+    std::printf("valid: booking %s, %lld ticket(s), checked in now\n", r->booking.id.c_str(),
+                static_cast<long long>(r->booking.quantity));
+    return 0;
 }
 
 std::vector<std::string> check_invariants(db::connection& c, std::int64_t now_ms) {

@@ -47,6 +47,8 @@ int cmd_demo(const args& a);
 void seed_demo(const config::settings& s, std::FILE* out);
 // `souk admin <command> [--env E] [--config F] [--set k=v] ...`: the identity module's CLI.
 int cmd_admin(int argc, char** argv);
+// `souk ticket verify --code CODE`: the booking module's door check-in.
+int cmd_ticket(int argc, char** argv);
 
 // The modules linked into this binary, built in order (src/app/modules.cpp).
 std::vector<std::unique_ptr<module>> build_modules(context& ctx);

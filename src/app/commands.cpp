@@ -238,3 +238,23 @@ int cmd_admin(int argc, char** argv) {
 }
 
 }  // namespace souk::app
+
+namespace souk::app {
+
+int cmd_ticket(int argc, char** argv) {
+    std::vector<std::string> rest;
+    args config_args;
+    for (int i = 2; i < argc; ++i) {
+        const std::string s = argv[i];
+        if ((s == "--env" || s == "--config" || s == "--set") && i + 1 < argc) {
+            config_args.options.emplace_back(s.substr(2), argv[++i]);
+        } else {
+            rest.push_back(s);
+        }
+    }
+    auto s = load_settings(config_args);
+    if (!s) return exit_usage;
+    return booking::ticket_cli(rest, *s, load_secrets(*s).ticket_key);
+}
+
+}  // namespace souk::app

@@ -21,6 +21,7 @@ commands:
   routes             list the HTTP routes as JSON
   check              verify the database's invariants
   demo               add the demo users and events (idempotent)
+  ticket verify      check a ticket in at the door (--code CODE)
   admin ...          accounts: create-user, grant-role, revoke-role, disable-user, list-users
   version            print the version
 
@@ -53,6 +54,7 @@ int main(int argc, char** argv) {
         if (cmd == "routes") return cmd_routes(parse_args(argc, argv, 2, {"help"}));
         if (cmd == "check") return cmd_check(parse_args(argc, argv, 2, {"help"}));
         if (cmd == "admin") return cmd_admin(argc, argv);
+        if (cmd == "ticket") return cmd_ticket(argc, argv);
         if (cmd == "demo") return cmd_demo(parse_args(argc, argv, 2, {"help"}));
     } catch (const std::invalid_argument& e) {
         std::fprintf(stderr, "souk %s: %s\n", cmd.c_str(), e.what());

@@ -17,6 +17,10 @@ std::unique_ptr<module> make_module(context& ctx);
 // one whose sale has not opened yet), owned by organizer_id. Returns how many were created.
 int seed_demo(db::database& d, const souk::clock& clk, const std::string& organizer_id);
 
+// `souk ticket verify --code CODE`: door check-in from the shell; returns the exit code.
+int ticket_cli(const std::vector<std::string>& argv, const config::settings& s,
+               const std::string& ticket_key);
+
 // Seat invariants in SQLite: for every zone, held and confirmed equal the sums of its live
 // bookings, and capacity - held - confirmed >= 0. One line per problem; empty when clean.
 std::vector<std::string> check_invariants(db::connection& c, std::int64_t now_ms);
