@@ -129,7 +129,8 @@ struct options {
     std::string body;
     bool has_body = false;
     std::vector<std::string> headers;
-    double rate = 1000;  // 0: closed loop
+    std::vector<std::string> rotating_headers;  // --header-file: request n sends line n % size
+    double rate = 1000;                         // 0: closed loop
     double duration_s = 10;
     double drain_s = 10;
     double timeout_s = 10;
@@ -143,9 +144,12 @@ struct options {
                  "usage: souk_loadgen --url http://HOST:PORT/PATH [--method GET] [--body TEXT]\n"
                  "         [--header 'Name: value']... [--rate REQ_PER_S (0 = closed loop)]\n"
                  "         [--duration S] [--connections N] [--threads T] [--timeout S]\n"
-                 "         [--drain S]\n"
-                 "  In --body, {n} becomes a counter unique in this run and {run} a random id\n"
-                 "  unique to this run, so that each request can carry a distinct key.\n",
+                 "         [--drain S] [--header-file PATH]\n"
+                 "  In --body and --header values, {n} becomes a counter unique in this run and\n"
+                 "  {run} a random id unique to this run, so that each request can carry a\n"
+                 "  distinct key (e.g. -H 'Idempotency-Key: {run}-{n}').\n"
+                 "  --header-file: one 'Name: value' header a line; request n carries line\n"
+                 "  n %% lines (e.g. rotating Authorization tokens over many users).\n",
                  why);
     std::exit(2);
 }
@@ -198,6 +202,23 @@ options parse_args(int argc, char** argv) {
             o.has_body = true;
         } else if (a == "--header" || a == "-H") {
             o.headers.push_back(next());
+        } else if (a == "--header-file") {
+            const std::string path = next();
+            std::FILE* f = std::fopen(path.c_str(), "r");
+            if (!f) usage(("cannot open " + path).c_str());
+            std::string line;
+            for (int c; (c = std::fgetc(f)) != EOF;) {
+                if (c != '\n') {
+                    line += static_cast<char>(c);
+                    continue;
+                }
+                if (!line.empty() && line.back() == '\r') line.pop_back();
+                if (!line.empty()) o.rotating_headers.push_back(line);
+                line.clear();
+            }
+            if (!line.empty()) o.rotating_headers.push_back(line);
+            std::fclose(f);
+            if (o.rotating_headers.empty()) usage(("no header lines in " + path).c_str());
         } else if (a == "--rate") {
             o.rate = to_double(next(), "--rate");
         } else if (a == "--duration") {
@@ -240,7 +261,15 @@ class request_template {
             has_content_type = has_content_type || lower == "content-type";
         }
         if (o.has_body && !has_content_type) head += "Content-Type: application/json\r\n";
-        head_ = std::move(head);
+        head = substitute_run(head, run_id);
+        for (std::size_t from = 0;;) {
+            const auto at = head.find("{n}", from);
+            head_parts_.push_back(head.substr(from, at == std::string::npos ? at : at - from));
+            if (at == std::string::npos) break;
+            from = at + 3;
+        }
+        for (const auto& h : o.rotating_headers)
+            rotating_.push_back(h + "\r\n");
         has_body_ = o.has_body;
         // Body parts: literal text interleaved with {n} holes; {run} is substituted now.
         std::string body;
@@ -262,14 +291,19 @@ class request_template {
     }
 
     void build(std::string& out, std::uint64_t n) const {
-        out.assign(head_);
+        char digits[24];
+        const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
+        const std::string_view num(digits, static_cast<std::size_t>(end - digits));
+        out.assign(head_parts_[0]);
+        for (std::size_t i = 1; i < head_parts_.size(); ++i) {
+            out += num;
+            out += head_parts_[i];
+        }
+        if (!rotating_.empty()) out += rotating_[n % rotating_.size()];
         if (!has_body_) {
             out += "\r\n";
             return;
         }
-        char digits[24];
-        const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
-        const std::string_view num(digits, static_cast<std::size_t>(end - digits));
         std::size_t len = 0;
         for (const auto& p : parts_)
             len += p.size();
@@ -284,7 +318,21 @@ class request_template {
     }
 
   private:
-    std::string head_;
+    static std::string substitute_run(const std::string& s, const std::string& run_id) {
+        std::string out;
+        for (std::size_t i = 0; i < s.size();) {
+            if (s.compare(i, 5, "{run}") == 0) {
+                out += run_id;
+                i += 5;
+            } else {
+                out += s[i++];
+            }
+        }
+        return out;
+    }
+
+    std::vector<std::string> head_parts_;
+    std::vector<std::string> rotating_;
     bool has_body_ = false;
     std::vector<std::string> parts_;
 };
@@ -414,6 +462,7 @@ struct thread_stats {
     histogram latency;
     histogram send_lag;  // actual send - due time (open loop only)
     std::map<int, std::uint64_t> by_status;
+    std::map<int, histogram> latency_by_status;
     std::array<std::uint64_t, error_kinds> errors{};
     std::uint64_t unfinished = 0;  // due but not answered by the end of the drain
     steady::time_point last_completion{};
@@ -548,6 +597,8 @@ class worker {
                 s.in_flight = false;
                 const auto from = open_loop ? due : sent;
                 stats.latency.record(static_cast<std::uint64_t>((now - from).count()));
+                stats.latency_by_status[r.status].record(
+                    static_cast<std::uint64_t>((now - from).count()));
                 ++stats.by_status[r.status];
                 ++stats.completed;
                 stats.last_completion = std::max(stats.last_completion, now);
@@ -681,6 +732,8 @@ int main(int argc, char** argv) {
         all.send_lag.merge(w->stats.send_lag);
         for (auto [s, n] : w->stats.by_status)
             all.by_status[s] += n;
+        for (const auto& [s, hist] : w->stats.latency_by_status)
+            all.latency_by_status[s].merge(hist);
         for (std::size_t i = 0; i < error_kinds; ++i)
             all.errors[i] += w->stats.errors[i];
         all.unfinished += w->stats.unfinished;
@@ -730,6 +783,14 @@ int main(int argc, char** argv) {
         "\"mean\":%.3f},",
         ms(h.quantile(0.5)), ms(h.quantile(0.9)), ms(h.quantile(0.99)), ms(h.quantile(0.999)),
         ms(h.max()), h.mean() / 1e6);
+    out += "\"latency_ms_by_status\":{";
+    first = true;
+    for (const auto& [s, hs] : all.latency_by_status) {
+        add("%s\"%d\":{\"p50\":%.3f,\"p99\":%.3f,\"p99.9\":%.3f,\"max\":%.3f}", first ? "" : ",", s,
+            ms(hs.quantile(0.5)), ms(hs.quantile(0.99)), ms(hs.quantile(0.999)), ms(hs.max()));
+        first = false;
+    }
+    out += "},";
     const auto& l = all.send_lag;
     add("\"send_lag_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f}", ms(l.quantile(0.5)),
         ms(l.quantile(0.99)), ms(l.max()));

@@ -11,7 +11,15 @@ local tokens = {}
 for t in text:match('"tokens"%s*:%s*(%b[])'):gmatch('"([^"]+)"') do tokens[#tokens + 1] = t end
 
 local counter = 0
-local thread_tag = tostring(math.random(1, 1e9))
+-- A tag unique to this wrk thread and run: LuaJIT's math.random is unseeded (the same sequence
+-- in every run), which made later runs replay the earlier runs' Idempotency-Keys.
+local function random_tag()
+    local u = io.open("/dev/urandom", "rb")
+    local bytes = u:read(8)
+    u:close()
+    return (bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+end
+local thread_tag = random_tag()
 local body = '{"show_id":"' .. show_id .. '","zone_id":"' .. zone_id .. '","quantity":1}'
 local statuses = {}
 
