@@ -68,13 +68,26 @@ runtime::runtime(config::settings s) : cfg_(std::move(s)) {
     });
     ops_ = std::unique_ptr<ops_state>(new ops_state{*db_, *bus_, *scheduler_});
     register_ops_routes(router_, *ops_);
+    // Until every module has loaded (the inventory rebuilt from SQLite), the API answers 503:
+    // a request must not see a half-loaded catalog (a published show answering 404).
+    router_.use(
+        [this](http::request& req, const http::handler& next) -> asio::awaitable<http::response> {
+            if (!ops_->ready.load(std::memory_order_acquire) && req.path.starts_with("/api/") &&
+                req.path != "/api/v1/openapi.json") {
+                error e = error::unavailable("starting up; try again in a moment");
+                e.headers.emplace_back("Retry-After", "1");
+                co_return http::response::fail(e, req.request_id);
+            }
+            co_return co_await next(req);
+        });
     limiter_ = std::make_unique<http::rate_limiter>(clock_);
     for (const auto& [cls, v] : cfg_.raw.at("rate_limits").get_object()) {
         limiter_->set_limit(std::string(cls), {v.at("per_second").to_number<double>(),
                                                v.at("burst").to_number<double>()});
     }
     router_.use(limiter_->as_middleware());
-    router_.on_auth_failure([l = limiter_.get()](http::request& req) { return l->limit_unauthenticated(req); });
+    router_.on_auth_failure(
+        [l = limiter_.get()](http::request& req) { return l->limit_unauthenticated(req); });
     idempotency_ = std::make_unique<http::idempotency_guard>(*db_, clock_);
     router_.use(idempotency_->as_middleware());
     mailer_ = mail::make_mailer(cfg_, ios_.front()->get_executor());
@@ -138,14 +151,6 @@ int runtime::serve() {
     public_url_ = public_url(cfg_, srv.http_port(), srv.https_port());
     bus_->start();
     scheduler_->start();
-    asio::co_spawn(
-        *ios_.front(),
-        [this]() -> asio::awaitable<void> {
-            for (auto& m : modules_)
-                co_await m->ready();
-            ops_->ready = true;
-        },
-        asio::detached);
 
     // Request log lines are block-buffered for speed; flush them at least once a second.
     asio::steady_timer log_flush(*ios_.front());
@@ -202,8 +207,18 @@ int runtime::serve() {
                                   {"url", public_url_},
                                   {"threads", ios_.size()}};
     if (tls) listening["https_port"] = srv.https_port();
-    log::info("listening", std::move(listening));
-    log::flush();
+    // "listening" is announced once every module has loaded, so whoever waits for it (people,
+    // scripts, tests) meets a ready server; until then the API answers 503 (see the gate above).
+    asio::co_spawn(
+        *ios_.front(),
+        [this, listening = std::move(listening)]() mutable -> asio::awaitable<void> {
+            for (auto& m : modules_)
+                co_await m->ready();
+            ops_->ready.store(true, std::memory_order_release);
+            log::info("listening", std::move(listening));
+            log::flush();
+        },
+        asio::detached);
 
     std::vector<std::thread> threads;
     for (std::size_t i = 1; i < ios_.size(); ++i) {

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <filesystem>
 #include <souk/db/database.hpp>
 #include <souk/embedded.hpp>
 #include <souk/log/log.hpp>
@@ -78,6 +79,7 @@ database::database(database_options opts, const souk::clock& clk)
     // The writer never checkpoints: copying WAL pages into the database (and its fsync) would
     // stall every commit queued behind it. A separate thread does it (checkpoint_loop).
     w->exec("PRAGMA wal_autocheckpoint=0");
+    w->exec("PRAGMA cache_size=-65536");  // 64 MiB: the writer keeps hot B-tree pages in memory
     writer_ = std::make_unique<db::writer>(std::move(w), clk, opts_.writer);
     checkpointer_ = std::thread([this] { checkpoint_loop(); });
     const std::size_t n = std::max<std::size_t>(1, opts_.readers);
@@ -102,15 +104,24 @@ void database::stop() {
     read_pool_.join();
 }
 
-// PASSIVE checkpoints never block the writer or readers; they copy what they can.
+// PASSIVE checkpoints never block the writer or readers; they copy what they can. Under
+// continuous writes a PASSIVE one never catches up to the end of the log, so the WAL would only
+// grow: past wal_bytes_max a RESTART checkpoint (which briefly holds new writers back) lets the
+// next transaction start the log from the beginning again, and journal_size_limit trims it.
 void database::checkpoint_loop() {
+    constexpr std::uintmax_t wal_bytes_max = 64ull << 20;
     connection c(opts_.path, open_mode::read_write, opts_.synchronous);
+    c.exec("PRAGMA journal_size_limit=" + std::to_string(wal_bytes_max));
+    const std::string wal_path = opts_.path + "-wal";
     std::unique_lock lock(checkpoint_mu_);
     while (!checkpoint_stop_) {
         checkpoint_cv_.wait_for(lock, std::chrono::milliseconds(200));
         lock.unlock();
         try {
-            c.exec("PRAGMA wal_checkpoint(PASSIVE)");
+            std::error_code ec;
+            const auto wal_bytes = std::filesystem::file_size(wal_path, ec);
+            c.exec(!ec && wal_bytes > wal_bytes_max ? "PRAGMA wal_checkpoint(RESTART)"
+                                                    : "PRAGMA wal_checkpoint(PASSIVE)");
         } catch (const sql_error& e) {
             log::warn("checkpoint failed", {{"sqlite", e.what()}});
         }
