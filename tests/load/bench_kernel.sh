@@ -175,11 +175,11 @@ run_lg() {  # run_lg LABEL FILE ARGS...
     shift 2
     log "loadgen: $label"
     "$bin/souk_loadgen" --connections "$CONNECTIONS" --duration "$LG_DURATION" "$@" >"$file"
-    lg_rows+=("$(json_field "$file" "'| $label | %s | %.0f | %s | %d | %.2f / %.2f / %.2f / %.2f / %.2f |' % (
+    lg_rows+=("$(json_field "$file" "'| $label | %s | %.0f | %s | %d | %.2f / %.2f / %.2f / %.2f / %.2f | %.2f |' % (
         d['offered_rps'] if d['offered_rps'] is not None else 'max', d['achieved_rps'],
         ', '.join('%s: %d' % kv for kv in d['status'].items()), d['errors'],
         d['latency_ms']['p50'], d['latency_ms']['p90'], d['latency_ms']['p99'],
-        d['latency_ms']['p99.9'], d['latency_ms']['max'])")")
+        d['latency_ms']['p99.9'], d['latency_ms']['max'], d['send_lag_ms']['p99'])")")
 }
 for rate in $HEALTH_RATES; do
     run_lg "GET /health" "$raw/lg_health_$rate.json" --url "$souk_url" --rate "$rate"
@@ -238,8 +238,11 @@ Target souk / nginx >= 0.8: $(awk -v r="$med_ratio" 'BEGIN {print (r >= 0.8) ? "
 
 ### Open loop: \`souk_loadgen --connections $CONNECTIONS --duration $LG_DURATION\` (latency from the intended send time)
 
-| target | offered req/s | achieved req/s | status | errors | p50 / p90 / p99 / p99.9 / max ms |
-|---|---:|---:|---|---:|---|
+"send lag": how late the generator itself wrote requests (it shares the 2 cores); a large p99
+there means part of the latency is the generator's own stall, not the server's.
+
+| target | offered req/s | achieved req/s | status | errors | p50 / p90 / p99 / p99.9 / max ms | send lag p99 ms |
+|---|---:|---:|---|---:|---|---:|
 $(printf '%s\n' "${lg_rows[@]}")
 
 Group commit seen by the server during the runs: ${commits:-n/a}.

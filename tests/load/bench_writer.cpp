@@ -1,7 +1,12 @@
 // souk_bench_writer: durable write jobs per second through the kernel's db::writer, with group
-// commit (many concurrent submitters, so that batches form) against one transaction per job (one
-// submitter that waits for each commit, and 64 submitters with batch_jobs_max = 1). Every mode
-// runs on a fresh SQLite file (WAL, synchronous=FULL) in a temporary directory on a real disk.
+// commit against one transaction per job. Every mode runs on a fresh SQLite file (WAL,
+// synchronous=FULL) in a temporary directory on a real disk; a job is one INSERT of a small row.
+//   one_per_job      1 thread, write_sync: waits for each commit (one transaction per job)
+//   one_per_job_N    N threads, write_sync, batch_jobs_max = 1 (one transaction per job)
+//   group_N          N threads, write_sync (group commit; batches of at most N)
+//   group_async_N    1 thread, submit() keeping N jobs in flight (as N concurrent HTTP requests
+//                    awaiting writer().write do, without N threads to wake)
+//   group_async      the same with --window (1024) jobs in flight (batches up to 256)
 //
 // usage: souk_bench_writer [--duration S] [--rounds N] [--dir DIR] [--submitters N]
 //                          [--window N] [--only MODE]
@@ -43,7 +48,8 @@ struct options {
         stderr,
         "souk_bench_writer: %s\n"
         "usage: souk_bench_writer [--duration S] [--rounds N] [--dir DIR] [--submitters N]\n"
-        "         [--window N] [--only one_per_job|one_per_job_64|group_64|group_async]\n",
+        "         [--window N] [--only MODE]\n"
+        "modes: one_per_job one_per_job_N group_N group_async_N group_async\n",
         why);
     std::exit(2);
 }
@@ -180,16 +186,20 @@ class bench {
         struct state {
             std::atomic<int> in_flight{0};
             std::atomic<std::uint64_t> failed{0};
+            std::vector<float> latency_ms;  // appended on the writer thread only
         } st;
+        st.latency_ms.reserve(1 << 20);
         class job final : public souk::db::write_job {
           public:
-            job(state& s, std::uint64_t n) : s_(s), n_(n) {}
+            job(state& s, std::uint64_t n) : s_(s), n_(n), submitted_(steady::now()) {}
             souk::status run(souk::db::tx& t) override {
                 insert_row(t, n_);
                 return {};
             }
             void complete(souk::status outcome) override {
                 if (!outcome.ok()) s_.failed.fetch_add(1, std::memory_order_relaxed);
+                s_.latency_ms.push_back(
+                    std::chrono::duration<float, std::milli>(steady::now() - submitted_).count());
                 s_.in_flight.fetch_sub(1, std::memory_order_release);
                 s_.in_flight.notify_one();
             }
@@ -197,6 +207,7 @@ class bench {
           private:
             state& s_;
             std::uint64_t n_;
+            steady::time_point submitted_;
         };
         const auto start = steady::now();
         const auto end = start + std::chrono::duration_cast<steady::duration>(
@@ -212,7 +223,10 @@ class bench {
         for (int cur = st.in_flight.load(); cur > 0; cur = st.in_flight.load())
             st.in_flight.wait(cur);
         const double seconds = std::chrono::duration<double>(steady::now() - start).count();
-        return finish(name, how, seconds, st.failed.load());
+        mode_result m = finish(name, how, seconds, st.failed.load());
+        m.p50_ms = percentile(st.latency_ms, 0.50);
+        m.p99_ms = percentile(st.latency_ms, 0.99);
+        return m;
     }
 
   private:
@@ -268,15 +282,18 @@ int main(int argc, char** argv) {
         std::string how;
         souk::db::writer_options w;
         int threads;  // 0: async
+        int window = 0;
     };
     const std::string n = std::to_string(o.submitters);
     std::vector<plan> plans{
         {"one_per_job", "1 submitter, write_sync (waits for each commit)", defaults, 1},
         {"one_per_job_" + n, n + " submitters, write_sync, batch_jobs_max=1", single, o.submitters},
         {"group_" + n, n + " submitters, write_sync, batch_jobs_max=256", defaults, o.submitters},
+        {"group_async_" + n, "1 thread, submit() with " + n + " in flight, batch_jobs_max=256",
+         defaults, 0, o.submitters},
         {"group_async",
          "1 thread, submit() with " + std::to_string(o.window) + " in flight, batch_jobs_max=256",
-         defaults, 0},
+         defaults, 0, o.window},
     };
     if (!o.only.empty()) {
         std::erase_if(plans, [&](const plan& p) { return p.name != o.only; });
@@ -294,7 +311,7 @@ int main(int argc, char** argv) {
             {
                 bench b(o, path, p.w);
                 m = p.threads > 0 ? b.run_sync(p.name, p.how, p.threads)
-                                  : b.run_async(p.name, p.how, o.window);
+                                  : b.run_async(p.name, p.how, p.window);
             }
             std::error_code ec;
             for (const char* suffix : {"", "-wal", "-shm"})
@@ -331,13 +348,8 @@ int main(int argc, char** argv) {
         });
         const double p50 = med(rs, [](const mode_result& r) { return r.p50_ms; });
         const double p99 = med(rs, [](const mode_result& r) { return r.p99_ms; });
-        std::printf("| %s | %s | %.0f | %.0f | %.1f | ", plans[i].name.c_str(),
-                    plans[i].how.c_str(), jobs, commits, per);
-        if (plans[i].threads > 0) {
-            std::printf("%.3f / %.3f |\n", p50, p99);
-        } else {
-            std::printf("- |\n");
-        }
+        std::printf("| %s | %s | %.0f | %.0f | %.1f | %.3f / %.3f |\n", plans[i].name.c_str(),
+                    plans[i].how.c_str(), jobs, commits, per, p50, p99);
     }
     std::printf("\n(medians over %d round%s of %.0f s per mode)\n", o.rounds,
                 o.rounds > 1 ? "s" : "", o.duration_s);
