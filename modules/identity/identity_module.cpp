@@ -448,6 +448,7 @@ class identity_module final : public module {
                 return *user_id;
             });
         if (!r.ok()) co_return fail(req, r.err());
+        profiles_.changed(*r);
         co_return response::ok(boost::json::object{{"email_verified", true}});
     }
 
@@ -638,10 +639,17 @@ class identity_module final : public module {
 
     // ---- profile and password ---------------------------------------------------------------
 
+    // Answered from memory when it can: profiles change only through this process's writes
+    // (each calls profiles_.changed) or the CLI (seen by poll_cutoffs within a second).
     awaitable<response> me(request& req) {
-        auto u = co_await load_user(req.caller->user_id);
+        const std::string& id = req.caller->user_id;
+        if (auto body = profiles_.find(id)) co_return response::raw(200, "application/json", *body);
+        const auto generation = profiles_.generation();
+        auto u = co_await load_user(id);
         if (!u) co_return fail(req, error::not_found());
-        co_return response::ok(to_json(*u));
+        response res = response::ok(to_json(*u));
+        profiles_.put(id, res.body, generation);
+        co_return res;
     }
 
     awaitable<response> update_me(request& req) {
@@ -670,6 +678,7 @@ class identity_module final : public module {
                 return true;
             });
         if (!r.ok()) co_return fail(req, r.err());
+        profiles_.changed(id);
         co_return co_await me(req);
     }
 
@@ -731,6 +740,7 @@ class identity_module final : public module {
         });
         if (!s.ok()) co_return fail(req, s.err());
         cutoffs_.set(u.id, cutoff, u.disabled);
+        profiles_.changed(u.id);
         if (s->refresh.token.empty())
             co_return response::ok(
                 boost::json::object{{"password_reset", true}, {"mfa_required", true}});
@@ -801,6 +811,7 @@ class identity_module final : public module {
             return true;
         });
         if (!r.ok()) co_return fail(req, r.err());
+        profiles_.changed(u->id);
         co_return response::ok(boost::json::object{
             {"secret", secret}, {"otpauth_uri", otpauth_uri("Souk", u->email, secret)}});
     }
@@ -841,6 +852,7 @@ class identity_module final : public module {
             return true;
         });
         if (!r.ok()) co_return fail(req, r.err());
+        profiles_.changed(u->id);
         boost::json::array out;
         for (const auto& c : codes)
             out.emplace_back(c);
@@ -881,6 +893,7 @@ class identity_module final : public module {
             return true;
         });
         if (!r.ok()) co_return fail(req, r.err());
+        profiles_.changed(u->id);
         co_return response::ok(boost::json::object{{"mfa_enabled", false}});
     }
 
@@ -950,6 +963,7 @@ class identity_module final : public module {
             });
         if (!r.ok()) co_return fail(req, r.err());
         cutoffs_.set(target, cutoff, false);
+        profiles_.changed(target);
         auto u = co_await load_user(target);
         if (!u) co_return fail(req, error::not_found());
         co_return response::ok(to_json(*u));
@@ -970,6 +984,7 @@ class identity_module final : public module {
             });
         if (!r.ok()) co_return fail(req, r.err());
         cutoffs_.set(target, cutoff, true);
+        profiles_.changed(target);
         auto u = co_await load_user(target);
         if (!u) co_return fail(req, error::not_found());
         co_return response::ok(to_json(*u));
@@ -986,8 +1001,7 @@ class identity_module final : public module {
         auto rows = co_await ctx_.db.read<std::vector<row>>(
             [since_ms](db::connection& c) -> result<std::vector<row>> {
                 auto& st = c.prepare(
-                    "SELECT id, not_before_ms, disabled FROM users WHERE updated_ms >= ? AND "
-                    "(not_before_ms > 0 OR disabled = 1)");
+                    "SELECT id, not_before_ms, disabled FROM users WHERE updated_ms >= ?");
                 st.bind(1, since_ms);
                 std::vector<row> out;
                 while (st.step())
@@ -996,8 +1010,11 @@ class identity_module final : public module {
                 return out;
             });
         if (!rows.ok()) co_return;
-        for (const auto& r : *rows)
-            cutoffs_.set(r.id, r.not_before, r.disabled);
+        for (const auto& r : *rows) {
+            // Changes made by other processes (the admin CLI) reach the caches here.
+            if (r.not_before > 0 || r.disabled) cutoffs_.set(r.id, r.not_before, r.disabled);
+            profiles_.changed(r.id);
+        }
     }
 
     awaitable<void> poll_loop() {
@@ -1017,6 +1034,7 @@ class identity_module final : public module {
     std::string public_url_;
     std::string dummy_hash_;
     session_cutoffs cutoffs_;
+    profile_cache profiles_;
     lockout lockout_;
     asio::steady_timer poll_timer_;
     std::atomic<bool> stopped_{false};

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -34,6 +35,39 @@ class session_cutoffs {
     };
     mutable std::shared_mutex mu_;
     std::unordered_map<std::string, entry> entries_;
+};
+
+// GET /auth/me answers by user id. An entry is stored only if no change was announced while it
+// was being loaded (the generation), so a slow read can never put back a stale profile.
+class profile_cache {
+  public:
+    std::optional<std::string> find(const std::string& user_id) const {
+        std::shared_lock lock(mu_);
+        auto it = bodies_.find(user_id);
+        if (it == bodies_.end()) return std::nullopt;
+        return it->second;
+    }
+    std::uint64_t generation() const {
+        std::shared_lock lock(mu_);
+        return generation_;
+    }
+    void put(const std::string& user_id, std::string body, std::uint64_t loaded_at) {
+        std::unique_lock lock(mu_);
+        if (loaded_at != generation_) return;
+        if (bodies_.size() >= entries_max_) bodies_.clear();
+        bodies_[user_id] = std::move(body);
+    }
+    void changed(const std::string& user_id) {
+        std::unique_lock lock(mu_);
+        ++generation_;
+        bodies_.erase(user_id);
+    }
+
+  private:
+    static constexpr std::size_t entries_max_ = 100'000;
+    mutable std::shared_mutex mu_;
+    std::uint64_t generation_ = 0;
+    std::unordered_map<std::string, std::string> bodies_;
 };
 
 // Failed logins per account key (the lower-cased e-mail, known or not, so that unknown
