@@ -1,5 +1,7 @@
 #include <sqlite3.h>
+
 #include <unistd.h>
+#include <algorithm>
 
 #include <boost/json.hpp>
 #include <cstdio>
@@ -232,6 +234,8 @@ int cmd_admin(int argc, char** argv) {
             rest.push_back(s);
         }
     }
+    if (rest.empty() || std::find(rest.begin(), rest.end(), "--help") != rest.end())
+        return identity::admin_cli(rest, config::settings{});
     auto s = load_settings(config_args);
     if (!s) return exit_usage;
     return identity::admin_cli(rest, *s);
@@ -252,6 +256,9 @@ int cmd_ticket(int argc, char** argv) {
             rest.push_back(s);
         }
     }
+    // Help needs no configuration (and must not create a data directory).
+    if (rest.empty() || std::find(rest.begin(), rest.end(), "--help") != rest.end())
+        return booking::ticket_cli(rest, config::settings{}, {});
     auto s = load_settings(config_args);
     if (!s) return exit_usage;
     return booking::ticket_cli(rest, *s, load_secrets(*s).ticket_key);
