@@ -556,38 +556,48 @@ class booking_module final : public module {
         return a;
     }
 
-    awaitable<response> delete_event(request& req) {
+    // Delete and publish: the owner's event, one audited write, the catalog updated after it.
+    awaitable<result<event_row>> change_event(
+        request& req, std::string action, std::function<void(db::tx&, const std::string&)> write,
+        std::function<void(show_info&)> in_catalog) {
         auto e = co_await visible_event(req, std::string(req.param("slug")), true);
-        if (!e) co_return fail(req, error::not_found("no such event"));
-        auto audit = audit_of(req, "booking.event_deleted", e->id);
-        auto r =
-            co_await ctx_.db.writer().write<bool>([id = e->id, audit](db::tx& t) -> result<bool> {
-                t.prepare("UPDATE events SET deleted_ms = ?1, updated_ms = ?1 WHERE id = ?2")
-                    .bind_all(t.now_ms(), id)
-                    .run();
+        if (!e) co_return error::not_found("no such event");
+        auto audit = audit_of(req, std::move(action), e->id);
+        auto r = co_await ctx_.db.writer().write<bool>(
+            [id = e->id, audit, write](db::tx& t) -> result<bool> {
+                write(t, id);
                 t.audit(audit);
                 return true;
             });
-        if (!r.ok()) co_return fail(req, r.err());
-        catalog_.update_event_shows(e->id, [](show_info& s) { s.deleted = true; });
+        if (!r.ok()) co_return r.err();
+        catalog_.update_event_shows(e->id, in_catalog);
+        co_return std::move(*e);
+    }
+
+    awaitable<response> delete_event(request& req) {
+        auto e = co_await change_event(
+            req, "booking.event_deleted",
+            [](db::tx& t, const std::string& id) {
+                t.prepare("UPDATE events SET deleted_ms = ?1, updated_ms = ?1 WHERE id = ?2")
+                    .bind_all(t.now_ms(), id)
+                    .run();
+            },
+            [](show_info& s) { s.deleted = true; });
+        if (!e.ok()) co_return fail(req, e.err());
         co_return response::ok(boost::json::object{{"id", e->id}, {"deleted", true}});
     }
 
     awaitable<response> publish_event(request& req) {
-        auto e = co_await visible_event(req, std::string(req.param("slug")), true);
-        if (!e) co_return fail(req, error::not_found("no such event"));
-        auto audit = audit_of(req, "booking.event_published", e->id);
-        auto r =
-            co_await ctx_.db.writer().write<bool>([id = e->id, audit](db::tx& t) -> result<bool> {
+        auto e = co_await change_event(
+            req, "booking.event_published",
+            [](db::tx& t, const std::string& id) {
                 t.prepare("UPDATE events SET status = 'published', updated_ms = ? WHERE id = ?")
                     .bind_all(t.now_ms(), id)
                     .run();
-                t.audit(audit);
                 t.publish("booking.event_published", {{"event_id", id}});
-                return true;
-            });
-        if (!r.ok()) co_return fail(req, r.err());
-        catalog_.update_event_shows(e->id, [](show_info& s) { s.published = true; });
+            },
+            [](show_info& s) { s.published = true; });
+        if (!e.ok()) co_return fail(req, e.err());
         e->status = "published";
         co_return response::ok(to_json(*e));
     }
