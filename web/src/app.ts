@@ -4,7 +4,7 @@ import { Api } from "./lib/api";
 import { h, replace } from "./lib/dom";
 import { Redirect, Router, type Page, type Route, type RouteContext } from "./lib/router";
 import { Session } from "./lib/session";
-import { errorBox, pageHeading, setLiveRegion } from "./lib/ui";
+import { errorBox, pageHeading, setLiveRegion, takeFlash } from "./lib/ui";
 
 export const api = new Api();
 export const session = new Session(api, window.sessionStorage);
@@ -28,16 +28,18 @@ export function nextPath(ctx: RouteContext, fallback = "/"): string {
 
 function navLinks(): HTMLElement {
   const u = session.user;
-  const items: Array<[string, string]> = [["/", "Events"]];
+  // [href, label, the path prefix that marks it current (default: href)]
+  const items: Array<[string, string, string?]> = [["/", "Events"]];
   if (u) items.push(["/bookings", "My bookings"]);
   if (u && (u.roles.includes("organizer") || u.roles.includes("admin"))) items.push(["/organizer", "Organizer"]);
-  if (u && u.roles.includes("admin")) items.push(["/admin/users", "Admin"]);
+  if (u && (["seller", "business", "organizer"] as const).some((r) => u.roles.includes(r))) items.push(["/balance", "Balance"]);
+  if (u && u.roles.includes("admin")) items.push(["/admin/users", "Admin", "/admin"]);
   if (u) items.push(["/profile", "Profile"]);
   else items.push(["/login", "Log in"], ["/signup", "Sign up"]);
   const list = h(
     "ul",
     null,
-    items.map(([href, label]) => h("li", null, h("a", { href, "data-nav": href }, label))),
+    items.map(([href, label, prefix]) => h("li", null, h("a", { href, "data-nav": prefix ?? href }, label))),
   );
   if (u) {
     list.append(
@@ -111,6 +113,12 @@ export function mount(root: HTMLElement, routes: Route[], notFound: (ctx: RouteC
       currentPath = path;
       document.title = `${page.title} · Souk`;
       replace(main, page.node);
+      const flashBox = takeFlash();
+      if (flashBox) {
+        const h1 = main.querySelector("h1");
+        if (h1) h1.after(flashBox);
+        else main.prepend(flashBox);
+      }
       main.removeAttribute("aria-busy");
       markCurrent();
       // Focus to the new page's heading (not on the first load: the browser's own start).

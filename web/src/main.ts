@@ -5,6 +5,8 @@ import { pageHeading } from "./lib/ui";
 import { adminUsersView } from "./views/admin";
 import { forgotPasswordView, loginView, resetPasswordView, signupView, verifyEmailView } from "./views/auth";
 import { bookingView, myBookingsView } from "./views/bookings";
+import { checkoutReturnView, checkoutView } from "./views/checkout";
+import { adminPayoutsView, balanceView } from "./views/payouts";
 import { bookView, eventView, homeView } from "./views/events";
 import { forbiddenView, manageEventView, newEventView, organizerHomeView } from "./views/organizer";
 import { profileView } from "./views/profile";
@@ -16,6 +18,10 @@ const routes: Route[] = [
   { pattern: "/events/:slug/book/:show", view: bookView },
   { pattern: "/bookings", view: myBookingsView },
   { pattern: "/bookings/:id", view: bookingView },
+  // Before /checkout/:id, which would take "return" for a booking id.
+  { pattern: "/checkout/return", view: checkoutReturnView },
+  { pattern: "/checkout/:id", view: checkoutView },
+  { pattern: "/balance", view: balanceView },
   { pattern: "/signup", view: signupView },
   { pattern: "/login", view: loginView },
   {
@@ -34,6 +40,7 @@ const routes: Route[] = [
   { pattern: "/organizer/new", view: newEventView },
   { pattern: "/organizer/events/:slug", view: manageEventView },
   { pattern: "/admin/users", view: adminUsersView },
+  { pattern: "/admin/payouts", view: adminPayoutsView },
   { pattern: "/forbidden", view: forbiddenView },
 ];
 

@@ -63,6 +63,21 @@ export function errorBox(err: unknown, retry?: () => void, signal?: AbortSignal)
   return box;
 }
 
+/**
+ * A message for the next page (after a navigation that the person did not choose, e.g. a hold
+ * that ran out on the checkout page): shown under that page's heading, announced as an alert.
+ */
+let pendingFlash: { text: string; kind: "info" | "success" | "warning" } | null = null;
+export function flash(text: string, kind: "info" | "success" | "warning" = "warning"): void {
+  pendingFlash = { text, kind };
+}
+export function takeFlash(): HTMLElement | null {
+  const f = pendingFlash;
+  pendingFlash = null;
+  if (!f) return null;
+  return h("div", { class: `alert ${f.kind} flash`, role: "alert" }, h("p", null, f.text));
+}
+
 export function notice(text: string, kind: "info" | "success" | "warning" = "info"): HTMLElement {
   return h("div", { class: `alert ${kind}`, role: "status" }, h("p", null, text));
 }

@@ -1,4 +1,4 @@
-// Admin: users and roles.
+// Admin: users and roles (payouts: views/payouts.ts).
 
 import { api, navigate, requireUser, session } from "../app";
 import { ApiError } from "../lib/api";
@@ -16,8 +16,21 @@ export function roleDiff(from: Role[], to: Role[]): { add: Role[]; remove: Role[
   };
 }
 
-function staffNeedsMfa(e: unknown): boolean {
+export function staffNeedsMfa(e: unknown): boolean {
   return e instanceof ApiError && e.status === 403;
+}
+
+/** The admin pages' own navigation. */
+export function adminTabs(current: string): HTMLElement {
+  const tabs: Array<[string, string]> = [
+    ["/admin/users", "Users and roles"],
+    ["/admin/payouts", "Payouts"],
+  ];
+  return h(
+    "nav",
+    { class: "subnav", "aria-label": "Admin" },
+    h("ul", null, tabs.map(([href, label]) => h("li", null, h("a", { href, "aria-current": href === current ? "page" : null }, label)))),
+  );
 }
 
 function userRow(ctx: RouteContext, u: User): HTMLElement {
@@ -112,5 +125,5 @@ export async function adminUsersView(ctx: RouteContext): Promise<Page> {
       results.append(errorBox(e, () => navigate(ctx.path + (q ? `?q=${encodeURIComponent(q)}` : ""), true), ctx.signal));
     }
   }
-  return { title: "Users", node: h("div", { class: "stack" }, pageHeading("Users and roles"), form, results) };
+  return { title: "Users", node: h("div", { class: "stack" }, adminTabs("/admin/users"), pageHeading("Users and roles"), form, results) };
 }

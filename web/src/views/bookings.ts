@@ -1,13 +1,15 @@
 // A booking (hold countdown, confirm, cancel, e-ticket QR, download, calendar) and My bookings.
+// Paid holds are paid on the checkout page (views/checkout.ts).
 
 import { api, requireUser } from "../app";
 import { ApiError } from "../lib/api";
 import { blobToDataUrl, downloadLink, h } from "../lib/dom";
 import { formatDateTime, formatMoney } from "../lib/format";
 import { buildIcs, icsFileName } from "../lib/ics";
-import type { Page, RouteContext } from "../lib/router";
+import { Redirect, type Page, type RouteContext } from "../lib/router";
 import type { Booking, EventItem, Show, Zone } from "../lib/types";
 import { announce, countdown, empty, errorBox, loading, notice, pageHeading, pagination } from "../lib/ui";
+import { payButton } from "./checkout";
 
 const STATUS_LABEL: Record<string, string> = {
   reserved: "Held — not confirmed yet",
@@ -21,14 +23,14 @@ export function statusBadge(status: string): HTMLElement {
   return h("span", { class: `badge status-${status}` }, STATUS_LABEL[status] ?? status);
 }
 
-interface Context {
+export interface Context {
   event: EventItem | null;
   show: Show | null;
   zone: Zone | null;
 }
 
 const eventCache = new Map<string, Promise<EventItem | null>>();
-function eventById(id: string): Promise<EventItem | null> {
+export function eventById(id: string): Promise<EventItem | null> {
   let p = eventCache.get(id);
   if (!p) {
     p = api.get<EventItem>(`/events/${encodeURIComponent(id)}`).catch(() => null);
@@ -41,7 +43,7 @@ function eventById(id: string): Promise<EventItem | null> {
   return p;
 }
 
-async function contextOf(b: Booking): Promise<Context> {
+export async function contextOf(b: Booking): Promise<Context> {
   const [event, zones] = await Promise.all([
     eventById(b.event_id),
     api.get<Zone[]>(`/shows/${encodeURIComponent(b.show_id)}/zones`).catch(() => [] as Zone[]),
@@ -53,7 +55,7 @@ async function contextOf(b: Booking): Promise<Context> {
   };
 }
 
-function summary(b: Booking, c: Context): HTMLElement {
+export function summary(b: Booking, c: Context): HTMLElement {
   return h(
     "dl",
     { class: "facts summary" },
@@ -74,10 +76,55 @@ function summary(b: Booking, c: Context): HTMLElement {
   );
 }
 
+/** The e-ticket of a confirmed booking: the QR code, a download of it, and "add to calendar". */
+export function ticketSection(b: Booking, c: Context, signal: AbortSignal): HTMLElement {
+  const box = h("section", { class: "ticket card", "aria-labelledby": "h-ticket" }, h("h2", { id: "h-ticket" }, "Your e-ticket"), loading("Loading your ticket…"));
+  const load = async () => {
+    box.replaceChildren(h("h2", { id: "h-ticket" }, "Your e-ticket"), loading("Loading your ticket…"));
+    try {
+      // The SVG itself, shown through an <img> with a data: URL: never inserted as markup.
+      const res = await api.raw("GET", `/bookings/${encodeURIComponent(b.id)}/ticket`, { headers: { Accept: "image/svg+xml" }, signal });
+      const svg = await res.blob();
+      const typed = svg.type === "image/svg+xml" ? svg : new Blob([svg], { type: "image/svg+xml" });
+      const dataUrl = await blobToDataUrl(typed);
+      const title = c.event?.title ?? "Event";
+      const start = new Date(c.show?.starts_at ?? c.event?.starts_at ?? b.created_at);
+      const end = c.show?.ends_at ? new Date(c.show.ends_at) : new Date(start.getTime() + 2 * 3600_000);
+      const ics = buildIcs({
+        uid: `${b.id}@souk`,
+        title,
+        start,
+        end,
+        location: c.event?.venue,
+        description: `${b.quantity} × ${c.zone?.name ?? "ticket"}. Booking ${b.id}.`,
+        url: `${location.origin}/bookings/${b.id}`,
+      });
+      box.replaceChildren(
+        h("h2", { id: "h-ticket" }, "Your e-ticket"),
+        h("img", { class: "ticket-qr", src: dataUrl, alt: `QR code of your ticket for ${title}, ${b.quantity} × ${c.zone?.name ?? "ticket"}`, width: 240, height: 240 }),
+        h("p", null, "Show this code at the door. It works once."),
+        h(
+          "p",
+          { class: "actions" },
+          downloadLink("Download ticket (SVG)", `souk-ticket-${b.id}.svg`, typed, signal, "button"),
+          downloadLink("Add to calendar (.ics)", icsFileName(title), new Blob([ics], { type: "text/calendar" }), signal),
+        ),
+      );
+    } catch (e) {
+      if (e instanceof DOMException && e.name === "AbortError") return;
+      box.replaceChildren(h("h2", { id: "h-ticket" }, "Your e-ticket"), errorBox(e, () => void load(), signal));
+    }
+  };
+  void load();
+  return box;
+}
+
 export async function bookingView(ctx: RouteContext): Promise<Page> {
   requireUser(ctx);
   const id = ctx.params["id"]!;
   let b = await api.get<Booking>(`/bookings/${encodeURIComponent(id)}`, { signal: ctx.signal });
+  if (b.status === "reserved" && b.amount.amount > 0 && Date.parse(b.expires_at) > Date.now())
+    throw new Redirect(`/checkout/${encodeURIComponent(b.id)}`);
   const c = await contextOf(b);
   const content = h("div", { class: "stack" });
   const heading = pageHeading(c.event ? `Your booking: ${c.event.title}` : "Your booking");
@@ -93,13 +140,15 @@ export async function bookingView(ctx: RouteContext): Promise<Page> {
         h("div", { class: "alert warning", role: "alert" }, h("p", null, "Your hold expired and the tickets went back on sale."), c.event ? h("p", null, h("a", { href: `/events/${encodeURIComponent(c.event.slug)}` }, "Book again")) : null),
       );
     } else if (b.status === "reserved") renderHeld();
-    else if (b.status === "confirmed") void renderTicket();
+    else if (b.status === "confirmed") content.append(ticketSection(b, c, ctx.signal));
     else if (b.status === "expired") {
       content.append(
         h("div", { class: "alert warning", role: "alert" }, h("p", null, "Your hold expired and the tickets went back on sale."), c.event ? h("p", null, h("a", { href: `/events/${encodeURIComponent(c.event.slug)}` }, "Book again")) : null),
       );
     } else if (b.status === "cancelled") {
       content.append(notice("This booking was cancelled.", "info"));
+    } else if (b.status === "refunded") {
+      content.append(notice("This booking was refunded: the money goes back to the card you paid with.", "info"));
     }
   };
 
@@ -172,50 +221,8 @@ export async function bookingView(ctx: RouteContext): Promise<Page> {
       alertSlot,
       free
         ? h("p", { class: "actions" }, confirmBtn, cancelBtn)
-        : h(
-            "div",
-            null,
-            notice("Online payment is coming soon: paid tickets can't be completed in the app yet.", "warning"),
-            h("p", { class: "actions" }, h("button", { type: "button", disabled: true }, "Pay (coming soon)"), cancelBtn),
-          ),
+        : h("p", { class: "actions" }, h("a", { class: "button", href: `/checkout/${encodeURIComponent(b.id)}` }, "Go to payment"), cancelBtn),
     );
-  };
-
-  const renderTicket = async () => {
-    const box = h("section", { class: "ticket card", "aria-labelledby": "h-ticket" }, h("h2", { id: "h-ticket" }, "Your e-ticket"), loading("Loading your ticket…"));
-    content.append(box);
-    try {
-      // The SVG itself, shown through an <img> with a data: URL: never inserted as markup.
-      const res = await api.raw("GET", `/bookings/${encodeURIComponent(b.id)}/ticket`, { headers: { Accept: "image/svg+xml" } });
-      const svg = await res.blob();
-      const typed = svg.type === "image/svg+xml" ? svg : new Blob([svg], { type: "image/svg+xml" });
-      const dataUrl = await blobToDataUrl(typed);
-      const title = c.event?.title ?? "Event";
-      const start = new Date(c.show?.starts_at ?? c.event?.starts_at ?? b.created_at);
-      const end = c.show?.ends_at ? new Date(c.show.ends_at) : new Date(start.getTime() + 2 * 3600_000);
-      const ics = buildIcs({
-        uid: `${b.id}@souk`,
-        title,
-        start,
-        end,
-        location: c.event?.venue,
-        description: `${b.quantity} × ${c.zone?.name ?? "ticket"}. Booking ${b.id}.`,
-        url: `${location.origin}/bookings/${b.id}`,
-      });
-      box.replaceChildren(
-        h("h2", { id: "h-ticket" }, "Your e-ticket"),
-        h("img", { class: "ticket-qr", src: dataUrl, alt: `QR code of your ticket for ${title}, ${b.quantity} × ${c.zone?.name ?? "ticket"}`, width: 240, height: 240 }),
-        h("p", null, "Show this code at the door. It works once."),
-        h(
-          "p",
-          { class: "actions" },
-          downloadLink("Download ticket (SVG)", `souk-ticket-${b.id}.svg`, typed, ctx.signal, "button"),
-          downloadLink("Add to calendar (.ics)", icsFileName(title), new Blob([ics], { type: "text/calendar" }), ctx.signal),
-        ),
-      );
-    } catch (e) {
-      box.replaceChildren(h("h2", { id: "h-ticket" }, "Your e-ticket"), errorBox(e, () => { box.remove(); void renderTicket(); }, ctx.signal));
-    }
   };
 
   render();
@@ -228,7 +235,7 @@ async function bookingRow(b: Booking): Promise<HTMLElement> {
   return h(
     "li",
     { class: "card booking-row" },
-    h("h3", null, h("a", { href: `/bookings/${encodeURIComponent(b.id)}` }, ev?.title ?? "Booking")),
+    h("h3", { id: `bk-${b.id}` }, h("a", { href: `/bookings/${encodeURIComponent(b.id)}` }, ev?.title ?? "Booking")),
     h("p", { class: "meta" }, show ? formatDateTime(show.starts_at) : "", show ? " · " : "", `${b.quantity} ticket${b.quantity === 1 ? "" : "s"} · ${formatMoney(b.amount)}`),
     h("p", null, statusBadge(b.status)),
     b.status === "reserved" ? h("p", { class: "muted" }, `Hold ends ${formatDateTime(b.expires_at)}`) : null,
@@ -254,7 +261,14 @@ export async function myBookingsView(ctx: RouteContext): Promise<Page> {
       h("h2", { id: "h-pending" }, "Waiting for you"),
       pendingRows.length
         ? h("ul", { class: "cards" }, pendingRows.map((r, i) => {
-            r.append(h("p", null, h("a", { class: "button", href: `/bookings/${encodeURIComponent(pending.data[i]!.id)}` }, pending.data[i]!.amount.amount === 0 ? "Resume: confirm" : "Resume")));
+            const b = pending.data[i]!;
+            if (b.amount.amount === 0) {
+              r.append(h("p", null, h("a", { class: "button", href: `/bookings/${encodeURIComponent(b.id)}` }, "Resume: confirm")));
+            } else {
+              // POST /payments again answers with the pending payment's checkout page.
+              const alertSlot = h("div", { class: "form-alert" });
+              r.append(alertSlot, h("p", null, payButton(b, { label: "Resume payment", alertSlot, signal: ctx.signal, describedBy: `bk-${b.id}` })));
+            }
             return r;
           }))
         : empty("Nothing on hold."),

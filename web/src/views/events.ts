@@ -349,7 +349,8 @@ export async function bookView(ctx: RouteContext): Promise<Page> {
       );
       carriedKey = null;
       announce("Tickets reserved.");
-      navigate(`/bookings/${encodeURIComponent(b.id)}`);
+      // Paid tickets go to the checkout, free ones to the booking (to confirm).
+      navigate(b.amount.amount > 0 ? `/checkout/${encodeURIComponent(b.id)}` : `/bookings/${encodeURIComponent(b.id)}`);
     } catch (e) {
       if (!(e instanceof ApiError && e.code === "NETWORK")) carriedKey = null;
       submit.disabled = false;
