@@ -140,8 +140,8 @@ async function screenshot(page, name) {
 }
 
 /** The heading of the page, once the router has rendered it. */
-async function heading(page, text) {
-  await page.getByRole("heading", { level: 1, name: text }).waitFor({ timeout: TIMEOUT });
+async function heading(page, text, { timeout = TIMEOUT } = {}) {
+  await page.getByRole("heading", { level: 1, name: text }).waitFor({ timeout });
 }
 
 function mailFor(email) {
@@ -195,6 +195,36 @@ async function logout(page) {
   await page.getByRole("button", { name: "Log out" }).click();
   await page.getByRole("link", { name: "Log in" }).waitFor({ timeout: TIMEOUT });
 }
+
+/** On the simulated PSP's hosted page (served by souk at /psp/checkout/{id}): pay with a test card. */
+async function payOnPspPage(page, card, label) {
+  await page.waitForURL(/\/psp\/checkout\//, { timeout: TIMEOUT });
+  await page.locator("#card-number").waitFor({ timeout: TIMEOUT });
+  await screenshot(page, `psp-${label}`);
+  await page.locator("#card-name").fill("E2E Tester");
+  await page.locator("#card-number").fill(card);
+  await page.locator("#card-expiry").fill("12/34");
+  await page.locator("#card-cvc").fill("123");
+  await page.getByRole("button", { name: /^Pay/ }).click();
+  // 303 back to the app's /checkout/return?payment_id=...&booking_id=...&result=...
+  await page.waitForURL(/\/checkout\/return\?/, { timeout: TIMEOUT });
+}
+
+/** Reserves `quantity` tickets in a zone of an event's first show; ends on the checkout page. */
+async function reservePaid(page, base, slug, title, zone, quantity = 1) {
+  await page.goto(`${base}/events/${slug}`);
+  await heading(page, title);
+  await page.getByRole("link", { name: "Book", exact: true }).first().click();
+  await heading(page, `Book tickets for ${title}`);
+  await page.getByLabel(new RegExp(`^${zone}`)).check();
+  await page.getByLabel("Number of tickets").selectOption(String(quantity));
+  await page.getByRole("button", { name: "Reserve" }).click();
+  await heading(page, "Checkout");
+  await page.locator("#main").getByText("Your hold ends in").first().waitFor({ timeout: TIMEOUT });
+}
+
+// The admin's TOTP secret, once the admin scenario has turned two-step verification on.
+let adminTotpSecret = null;
 
 // ---- scenarios ---------------------------------------------------------------------------------
 
@@ -320,6 +350,52 @@ const scenarios = [
     },
   ],
   [
+    "pay for a Balcony seat with 4242 on the PSP page: confirmation with the ticket QR",
+    async ({ page, base }) => {
+      await reservePaid(page, base, "campus-jazz-night", "Campus Jazz Night", "Balcony");
+      await page.getByRole("heading", { name: "Your order" }).waitFor();
+      await page.locator("#main").getByText("Balcony").first().waitFor();
+      await axeCheck(page, "checkout (Balcony)");
+      await screenshot(page, "checkout-balcony");
+      await page.getByRole("button", { name: /^Pay \$15\.00/ }).click();
+      await payOnPspPage(page, "4242 4242 4242 4242", "4242");
+      await heading(page, "Booking confirmed", { timeout: 45_000 }).catch(async (e) => {
+        throw new Error(`${e.message}\n${await page.locator("#main").innerText()}`);
+      });
+      await page.locator("#main").getByText("Payment of $15.00 received").first().waitFor();
+      const img = page.getByRole("img", { name: /QR code of your ticket for Campus Jazz Night/ });
+      await img.waitFor({ timeout: TIMEOUT });
+      await waitFor(() => img.evaluate((el) => el.complete && el.naturalWidth > 0), "the QR image to load");
+      await page.getByRole("link", { name: "Download ticket (SVG)" }).waitFor();
+      const ics = page.getByRole("link", { name: "Add to calendar (.ics)" });
+      if ((await ics.getAttribute("download")) !== "campus-jazz-night.ics") throw new Error("ICS link has the wrong file name");
+      await axeCheck(page, "payment confirmed");
+      await screenshot(page, "payment-confirmed");
+    },
+  ],
+  [
+    "declined card: resume payment from My bookings, 4000…0002, seats released",
+    async ({ page, base }) => {
+      await reservePaid(page, base, "indie-film-festival", "Indie Film Festival", "General admission", 2);
+      // Leave the checkout, and come back to it from My bookings.
+      await page.getByRole("link", { name: "My bookings" }).click();
+      await heading(page, "My bookings");
+      const resume = page.getByRole("button", { name: "Resume payment" });
+      await resume.first().waitFor({ timeout: TIMEOUT });
+      await axeCheck(page, "my bookings with a pending payment");
+      await screenshot(page, "resume-payment");
+      await resume.first().click();
+      await payOnPspPage(page, "4000 0000 0000 0002", "declined");
+      await heading(page, "Payment declined", { timeout: 45_000 });
+      await page.locator("#main").getByText("Your card was declined").first().waitFor();
+      await page.locator("#main").getByText("Your seats were released").first().waitFor();
+      await axeCheck(page, "payment declined");
+      await screenshot(page, "payment-declined");
+      await page.getByRole("link", { name: "Book again" }).click();
+      await heading(page, "Indie Film Festival");
+    },
+  ],
+  [
     "waiting room on The Rushes — Live, then a paid hold",
     async ({ page, base }) => {
       await page.goto(`${base}/events/the-rushes-live`);
@@ -439,6 +515,38 @@ const scenarios = [
     },
   ],
   [
+    "organizer: balance after the sale, request payouts (field error first)",
+    async ({ page, base }) => {
+      await login(page, base, "organizer@souk.test", "organizer-demo-2026");
+      await page.getByRole("link", { name: "Balance" }).click();
+      await heading(page, "Balance and payouts");
+      // The Balcony sale is available at once (payments.escrow_release=on_payment).
+      const amount = page.getByLabel(/^Amount/);
+      await waitFor(async () => {
+        if (await amount.count()) return true;
+        await page.reload();
+        await heading(page, "Balance and payouts");
+        return false;
+      }, "an available balance", 30_000);
+      await page.locator("#main").getByText("Sale").first().waitFor();
+      await amount.fill("100000");
+      await page.getByRole("button", { name: "Request payout" }).click();
+      await page.locator("#main").getByText("more than your available balance", { exact: false }).first().waitFor();
+      if ((await amount.getAttribute("aria-invalid")) !== "true") throw new Error("amount not marked invalid");
+      await axeCheck(page, "balance with a field error");
+      await screenshot(page, "payout-field-error");
+      for (const v of ["10", "3"]) {
+        await amount.fill(v);
+        await page.getByRole("button", { name: "Request payout" }).click();
+        await page.locator("#main").getByText(`Payout of $${v}.00 requested.`).first().waitFor({ timeout: TIMEOUT });
+      }
+      await page.getByRole("cell", { name: "Awaiting approval" }).first().waitFor();
+      await axeCheck(page, "balance and payouts");
+      await screenshot(page, "balance");
+      await logout(page);
+    },
+  ],
+  [
     "admin: MFA set up from the QR page, log in with the TOTP step, grant a role",
     async ({ page, base }) => {
       await login(page, base, "admin@souk.test", "admin-demo-2026");
@@ -454,6 +562,7 @@ const scenarios = [
       const secret = (await page.locator("code.secret").textContent()).trim();
       await axeCheck(page, "MFA setup");
       await screenshot(page, "mfa-setup");
+      adminTotpSecret = secret;
       await page.getByLabel("Code from the app").fill(totp(secret));
       await page.getByRole("button", { name: "Turn on" }).click();
       await page.locator("#main").getByText("Two-step verification is on.").first().waitFor({ timeout: TIMEOUT });
@@ -483,8 +592,33 @@ const scenarios = [
       await row.getByText(`Roles of ${member.email} saved.`).waitFor({ timeout: TIMEOUT });
       await axeCheck(page, "admin users");
       await screenshot(page, "admin-users");
+    },
+  ],
+  [
+    "admin: deny a payout (a reason is needed), approve another",
+    async ({ page }) => {
+      await page.getByRole("link", { name: "Payouts" }).click();
+      await heading(page, "Payouts");
+      const row = (amount) => page.locator("li.payout-row", { hasText: `${amount} to organizer@souk.test` });
+      await row("$3.00").waitFor({ timeout: TIMEOUT });
+      await axeCheck(page, "admin payouts");
+      await screenshot(page, "admin-payouts");
+      await row("$3.00").getByRole("button", { name: "Deny" }).click();
+      await row("$3.00").getByText("Enter a reason for denying").waitFor();
+      await row("$3.00").getByLabel("Reason").fill("Test payout, not needed");
+      page.once("dialog", (d) => d.accept());
+      await row("$3.00").getByRole("button", { name: "Deny" }).click();
+      await row("$3.00").getByText("Denied: $3.00 went back").waitFor({ timeout: TIMEOUT });
+      await row("$10.00").getByRole("button", { name: "Approve" }).click();
+      await row("$10.00").getByText("Approved: $10.00 to organizer@souk.test is on its way.").waitFor({ timeout: TIMEOUT });
+      await axeCheck(page, "admin payouts decided");
+      await screenshot(page, "admin-payouts-decided");
       await logout(page);
-      // The member's new role shows at their next log-in.
+    },
+  ],
+  [
+    "the member's new role shows at their next log-in",
+    async ({ page, base }) => {
       await login(page, base, member.email, member.password);
       await page.getByRole("link", { name: "Organizer" }).waitFor({ timeout: TIMEOUT });
     },
@@ -497,7 +631,9 @@ let context = null;
 let code = 0;
 try {
   runDemo(dataDir);
-  const base = await startServer(dataDir);
+  // Sales move to the organizer's available balance at payment (not after the show), so the
+  // payout scenarios have money to pay out.
+  const base = await startServer(dataDir, ["payments.escrow_release=on_payment"]);
   console.log(`e2e: souk at ${base}, data in ${dataDir}, screenshots in ${OUT}`);
   context = await chromium.launchPersistentContext(profileDir, {
     executablePath: CHROMIUM,

@@ -177,7 +177,7 @@ export async function checkoutView(ctx: RouteContext): Promise<Page> {
         try {
           await api.post<Booking>(`/bookings/${encodeURIComponent(b.id)}/cancel`, {});
           leaving = true;
-          flash("Booking cancelled. The tickets went back on sale.", "info");
+          announce("Booking cancelled. The tickets went back on sale.");
           navigate(`/bookings/${encodeURIComponent(b.id)}`, true);
         } catch (e) {
           cancelBtn.disabled = false;
