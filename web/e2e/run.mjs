@@ -11,6 +11,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -61,9 +62,9 @@ function runDemo(dir) {
 
 const servers = [];
 /** `souk serve --env test` on ephemeral ports; resolves to its plain-HTTP base URL. */
-function startServer(dir, sets = []) {
+function startServer(dir, sets = [], httpPort = 0) {
   return new Promise((resolveStart, reject) => {
-    const args = ["serve", "--env", "test", "--set", `data_dir=${dir}`, "--set", "server.http_port=0", "--set", "server.https_port=0"];
+    const args = ["serve", "--env", "test", "--set", `data_dir=${dir}`, "--set", `server.http_port=${httpPort}`, "--set", "server.https_port=0"];
     for (const kv of sets) args.push("--set", kv);
     const p = spawn(SOUK_BIN, args, { env: childEnv(), stdio: ["ignore", "pipe", "pipe"] });
     const srv = { proc: p, stderr: "" };
@@ -89,6 +90,18 @@ function startServer(dir, sets = []) {
       }
     });
     p.on("exit", (code) => reject(new Error(`souk serve exited with ${code}:\n${srv.stderr}`)));
+  });
+}
+
+/** A TCP port free right now on 127.0.0.1. */
+function freePort() {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once("error", rej);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => res(port));
+    });
   });
 }
 
@@ -632,8 +645,14 @@ let code = 0;
 try {
   runDemo(dataDir);
   // Sales move to the organizer's available balance at payment (not after the show), so the
-  // payout scenarios have money to pay out.
-  const base = await startServer(dataDir, ["payments.escrow_release=on_payment"]);
+  // payout scenarios have money to pay out. The PSP page returns the browser to the public URL:
+  // the plain-HTTP origin the browser uses (else the https one, another origin).
+  const port = await freePort();
+  const base = await startServer(
+    dataDir,
+    ["payments.escrow_release=on_payment", `server.public_url=http://127.0.0.1:${port}/`],
+    port,
+  );
   console.log(`e2e: souk at ${base}, data in ${dataDir}, screenshots in ${OUT}`);
   context = await chromium.launchPersistentContext(profileDir, {
     executablePath: CHROMIUM,

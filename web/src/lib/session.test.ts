@@ -125,6 +125,33 @@ describe("Session", () => {
     expect(s.loggedIn).toBe(false);
   });
 
+  it("adopts a session from the refresh cookie on a page reached from another origin", async () => {
+    const store = new MemoryStore();
+    const s = new Session(new Api(async () => ok(sessionData(1))), store);
+    expect(s.hasSession()).toBe(false);
+    expect(await s.adopt()).toBe(true);
+    expect(s.loggedIn).toBe(true);
+    expect(s.hasSession()).toBe(true);
+  });
+
+  it("without a cookie, adopting leaves no flag behind", async () => {
+    const store = new MemoryStore();
+    const refused = new Session(
+      new Api(async () => new Response(JSON.stringify({ success: false, error: { code: "UNAUTHENTICATED", message: "" } }), { status: 401 })),
+      store,
+    );
+    expect(await refused.adopt()).toBe(false);
+    expect(store.m.size).toBe(0);
+    const offline = new Session(
+      new Api(async () => {
+        throw new TypeError("offline");
+      }),
+      store,
+    );
+    expect(await offline.adopt()).toBe(false);
+    expect(store.m.size).toBe(0);
+  });
+
   it("logout revokes on the server with an empty body and forgets locally", async () => {
     const store = new MemoryStore();
     const fetchFn = vi.fn(async (_u: string, _i?: RequestInit) => ok({}));

@@ -119,6 +119,23 @@ export class Session implements TokenSource {
     }
   }
 
+  /**
+   * For a page reached from another origin of this site, whose sessionStorage this tab's flag is
+   * not in (the payment page returns to the server's public URL, which may be https:// where the
+   * person browsed http://): the refresh cookie, sent to every port of the host, may still open
+   * the session. False when there is none (and then no flag is left behind).
+   */
+  async adopt(): Promise<boolean> {
+    if (this.loggedIn) return true;
+    this.store.setItem(SESSION_KEY, "1");
+    try {
+      return await this.refresh();
+    } catch {
+      this.store.removeItem(SESSION_KEY);
+      return false;
+    }
+  }
+
   async logout(): Promise<void> {
     try {
       // The server revokes the cookie's token and clears the cookie.

@@ -2,7 +2,7 @@
 // provider's hosted page), and the return from that page, which waits for the payment's result
 // and shows the ticket, or says clearly what happened.
 
-import { api, navigate, requireUser } from "../app";
+import { api, navigate, requireUser, session } from "../app";
 import { ApiError, newIdempotencyKey } from "../lib/api";
 import { every, h } from "../lib/dom";
 import { formatMoney } from "../lib/format";
@@ -245,6 +245,7 @@ export function waitingText(phase: "payment" | "booking", hint: ReturnHint): str
 }
 
 export async function checkoutReturnView(ctx: RouteContext): Promise<Page> {
+  if (!session.loggedIn) await session.adopt();
   requireUser(ctx);
   const paymentId = ctx.query.get("payment_id") ?? "";
   const bookingId = ctx.query.get("booking_id") ?? "";
