@@ -159,6 +159,11 @@ export async function checkoutView(ctx: RouteContext): Promise<Page> {
         const fresh = await api.get<Booking>(`/bookings/${encodeURIComponent(b.id)}`);
         if (fresh.status === "expired") return void expired();
         if (fresh.status !== "reserved") return navigate(`/bookings/${encodeURIComponent(b.id)}`, true);
+        if (e.code === "INVALID_STATE") {
+          // Held and "paid already": the payment went through, the confirmation is on its way.
+          alertSlot.replaceChildren(notice("Your payment was received and your booking is being confirmed. Reload this page in a moment to get your ticket.", "info"));
+          return;
+        }
       } catch {
         /* show the error below */
       }

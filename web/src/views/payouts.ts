@@ -265,7 +265,7 @@ const STATUS_FILTERS: Array<{ value: string; label: string }> = [
 
 function adminPayoutRow(ctx: RouteContext, p: Payout): HTMLElement {
   const headingId = `po-${p.id}`;
-  const who = p.user_email || p.user_id || "unknown account";
+  const who = p.user_email || (p.user_id ? `account ${p.user_id}` : "an unknown account");
   const statusSlot = h("span", null, payoutBadge(p.status));
   const alertSlot = h("div", { class: "form-alert" });
   const li = h(
