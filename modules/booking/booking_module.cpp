@@ -231,6 +231,7 @@ class booking_module final : public module {
             });
         }
         add_routes();
+        subscribe_to_payments();
     }
 
     std::string_view name() const override { return "booking"; }
@@ -928,26 +929,130 @@ class booking_module final : public module {
         }
         if (b.amount > 0)
             co_return error::conflict("PAYMENT_REQUIRED", "pay for this booking to confirm it");
+        auto posted = co_await post_and_confirm(s, b, "");
+        if (!posted.ok()) co_return posted.err();
+        co_return std::string("confirmed");
+    }
+
+    // Posts the held seats and writes the confirmation with its ticket; undone in memory when
+    // the commit fails.
+    awaitable<status> post_and_confirm(shard& s, const booking_row& b, std::string payment_id) {
         s.post(b.id);
-        auto w = co_await ctx_.db.writer().write<bool>([b](db::tx& t) -> result<bool> {
-            t.prepare(
-                 "UPDATE bookings SET status = 'confirmed', updated_ms = ? WHERE id = ? AND status "
-                 "= 'reserved'")
-                .bind_all(t.now_ms(), b.id)
-                .run();
-            if (t.conn().changes() != 1)
-                return error::conflict("INVALID_STATE", "the booking is no longer held");
-            move_seats(t, b.zone_id, -b.quantity, b.quantity);
-            t.publish("booking.confirmed", event_payload(b));
-            return true;
-        });
+        auto w = co_await ctx_.db.writer().write<bool>(
+            [b, payment_id, key = ctx_.secrets.ticket_key](db::tx& t) -> result<bool> {
+                t.prepare(
+                     "UPDATE bookings SET status = 'confirmed', updated_ms = ? WHERE id = ? AND "
+                     "status = 'reserved'")
+                    .bind_all(t.now_ms(), b.id)
+                    .run();
+                if (t.conn().changes() != 1)
+                    return error::conflict("INVALID_STATE", "the booking is no longer held");
+                move_seats(t, b.zone_id, -b.quantity, b.quantity);
+                auto payload = event_payload(b);
+                if (!payment_id.empty()) payload["payment_id"] = payment_id;
+                t.publish("booking.confirmed", payload);
+                t.publish("ticket.issued", {{"booking_id", b.id},
+                                            {"user_id", b.user_id},
+                                            {"event_id", b.event_id},
+                                            {"ticket_id", sign_ticket(key, b.id)}});
+                return true;
+            });
         if (!w.ok()) {
             if (const auto* still = s.find(b.id);
                 still && still->state == inventory::hold_state::posted)
                 s.unpost(b.id);
             co_return w.err().status >= 500 ? error::unavailable() : w.err();
         }
-        co_return std::string("confirmed");
+        co_return status{};
+    }
+
+    // ---- payments (events from the payouts module) --------------------------------------------
+
+    void subscribe_to_payments() {
+        auto on = [this](const char* type, const char* name,
+                         awaitable<status> (booking_module::*fn)(shard&, booking_row,
+                                                                 const bus::event&)) {
+            ctx_.bus.subscribe(type, name, [this, fn](const bus::event& e) -> awaitable<status> {
+                const auto* id = e.payload.as_object().if_contains("booking_id");
+                if (!id || !id->is_string()) co_return status{};
+                auto b = co_await ctx_.db.read<std::optional<booking_row>>(
+                    [id = std::string(id->get_string())](db::connection& c)
+                        -> result<std::optional<booking_row>> { return find_booking(c, id); });
+                if (!b.ok()) co_return b.err();
+                if (!*b) co_return status{};  // not ours to worry about
+                co_return co_await ctx_.inventory.run_on(
+                    (*b)->event_id, [this, fn, b = **b, &e](shard& s) -> awaitable<status> {
+                        co_return co_await (this->*fn)(s, b, e);
+                    });
+            });
+        };
+        on("payment.succeeded", "booking.confirm_paid", &booking_module::on_payment_succeeded);
+        on("payment.failed", "booking.release_unpaid", &booking_module::on_payment_failed);
+        on("payment.refunded", "booking.refund_paid", &booking_module::on_payment_refunded);
+    }
+
+    static std::string payment_of(const bus::event& e) {
+        const auto* p = e.payload.as_object().if_contains("payment_id");
+        return p && p->is_string() ? std::string(p->get_string()) : std::string();
+    }
+
+    // Paid: the held seats are confirmed; a hold that is gone (expired, cancelled) cannot be,
+    // and payments is told so that it refunds.
+    awaitable<status> on_payment_succeeded(shard& s, booking_row b, const bus::event& e) {
+        const auto* h = s.find(b.id);
+        if (h && h->state == inventory::hold_state::posted) co_return status{};  // redelivery
+        if (h && h->expires_ms > ctx_.clock.now_ms()) {
+            auto r = co_await post_and_confirm(s, b, payment_of(e));
+            if (r.ok() || r.err().status >= 500) co_return r;  // 5xx: delivered again later
+        } else if (h) {
+            co_await expire_hold(s, b.id);
+        }
+        auto w = co_await ctx_.db.writer().write<bool>(
+            [b, e, payment = payment_of(e)](db::tx& t) -> result<bool> {
+                const auto now = find_booking(t.conn(), b.id);
+                if (!now || now->status == "confirmed") return true;
+                if (!t.first_delivery("booking.confirm_paid", e.id)) return true;
+                t.publish("booking.payment_unmatched", {{"booking_id", b.id},
+                                                        {"payment_id", payment},
+                                                        {"user_id", b.user_id},
+                                                        {"status", now->status}});
+                return true;
+            });
+        co_return w.ok() ? status{} : status(w.err());
+    }
+
+    // Declined: the seats go back at once.
+    awaitable<status> on_payment_failed(shard& s, booking_row b, const bus::event&) {
+        const auto* h = s.find(b.id);
+        if (!h || h->state != inventory::hold_state::held) co_return status{};
+        auto r = co_await cancel_on_shard(s, b);
+        if (!r.ok() && r.err().status >= 500) co_return r.err();
+        co_return status{};
+    }
+
+    // Refunded in full: the booking is refunded and its seats return to sale.
+    awaitable<status> on_payment_refunded(shard& s, booking_row b, const bus::event& e) {
+        const auto* full = e.payload.as_object().if_contains("full");
+        if (!full || !full->is_bool() || !full->get_bool()) co_return status{};
+        const auto* h = s.find(b.id);
+        if (!h || h->state != inventory::hold_state::posted) co_return status{};
+        const auto was = s.void_hold(b.id);
+        auto w = co_await ctx_.db.writer().write<bool>([b](db::tx& t) -> result<bool> {
+            t.prepare(
+                 "UPDATE bookings SET status = 'refunded', updated_ms = ? WHERE id = ? AND status "
+                 "= 'confirmed'")
+                .bind_all(t.now_ms(), b.id)
+                .run();
+            if (t.conn().changes() != 1) return true;
+            move_seats(t, b.zone_id, 0, -b.quantity);
+            t.publish("booking.refunded", event_payload(b));
+            return true;
+        });
+        if (!w.ok()) {
+            s.restore_hold(*was);
+            co_return w.err();
+        }
+        co_return status{};
     }
 
     awaitable<response> cancel(request& req) {
@@ -1396,6 +1501,20 @@ class booking_module final : public module {
 
 std::unique_ptr<module> make_module(context& ctx) {
     return std::make_unique<booking_module>(ctx);
+}
+
+std::optional<payable_booking> find_payable(db::connection& c, std::string_view booking_id) {
+    auto& st = c.prepare(
+        "SELECT b.id, b.tenant_id, b.user_id, e.organizer_id, b.event_id, b.status, b.currency, "
+        "b.amount, b.expires_ms, s.ends_ms FROM bookings b JOIN events e ON e.id = b.event_id "
+        "JOIN shows s ON s.id = b.show_id WHERE b.id = ?");
+    st.bind(1, booking_id);
+    std::optional<payable_booking> out;
+    if (st.step())
+        out = payable_booking{st.text(0), st.text(1), st.text(2),  st.text(3),  st.text(4),
+                              st.text(5), st.text(6), st.int64(7), st.int64(8), st.int64(9)};
+    st.reset();
+    return out;
 }
 
 int ticket_cli(const std::vector<std::string>& argv, const config::settings& s,

@@ -9,6 +9,7 @@
 #include <souk/booking/booking.hpp>
 #include <souk/db/database.hpp>
 #include <souk/identity/identity.hpp>
+#include <souk/payouts/payouts.hpp>
 
 #include "app/runtime.hpp"
 
@@ -214,6 +215,11 @@ int cmd_check(const args& a) {
         std::printf("booking: %s\n", p.c_str());
     std::printf("booking seats: %zu problem(s)\n", seats.size());
     problems += static_cast<int>(seats.size());
+    const auto money = payouts::check_invariants(c);
+    for (const auto& p : money)
+        std::printf("money: %s\n", p.c_str());
+    std::printf("money: %zu problem(s)\n", money.size());
+    problems += static_cast<int>(money.size());
     std::puts(problems == 0 ? "check: ok" : "check: FAILED");
     return problems == 0 ? exit_ok : exit_failure;
 }

@@ -58,7 +58,10 @@ runtime::runtime(config::settings s) : cfg_(std::move(s)) {
         ios_.push_back(std::make_unique<io_context_owned>(1));
     db_ = std::make_unique<db::database>(database_options(cfg_), clock_);
     observe_writer(db_->writer());
-    bus_ = std::make_unique<bus::bus>(ios_.front()->get_executor(), *db_);
+    bus_ = std::make_unique<bus::bus>(
+        ios_.front()->get_executor(), *db_,
+        std::chrono::milliseconds(
+            cfg_.raw.at("testing").at("bus_delivery_delay_ms").to_number<std::int64_t>()));
     scheduler_ = std::make_unique<sched::scheduler>(ios_.front()->get_executor(), *db_, clock_);
     db_->writer().on_commit([this](std::vector<bus::event>&& events,
                                    std::vector<db::timer_row>&& timers,

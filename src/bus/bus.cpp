@@ -15,7 +15,9 @@ namespace {
 constexpr std::int64_t backoff_ms_max = 30'000;
 }  // namespace
 
-bus::bus(boost::asio::any_io_executor ex, db::database& db) : ex_(std::move(ex)), db_(db) {}
+bus::bus(boost::asio::any_io_executor ex, db::database& db,
+         std::chrono::milliseconds delivery_delay)
+    : ex_(std::move(ex)), db_(db), delivery_delay_(delivery_delay) {}
 
 void bus::subscribe(std::string type, std::string name, subscriber s) {
     subscribers_.push_back({std::move(type), std::move(name), std::move(s)});
@@ -69,6 +71,10 @@ std::int64_t bus::backlog() const {
 }
 
 boost::asio::awaitable<void> bus::deliver(event e, int attempt) {
+    if (delivery_delay_.count() > 0) {
+        boost::asio::steady_timer t(ex_, delivery_delay_);
+        co_await t.async_wait(boost::asio::use_awaitable);
+    }
     for (;; ++attempt) {
         bool all_ok = true;
         for (const auto& s : subscribers_) {

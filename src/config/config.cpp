@@ -209,6 +209,27 @@ result<settings> extract(json::object doc) {
         if (!burst || !burst->is_number() || burst->to_number<double>() < 1)
             return config_error(key + ".burst", "must be at least 1");
     }
+    const auto& pay = doc.at("payments").get_object();
+    if (!within(get_int(pay, "default_fee_bps"), 0, 10'000))
+        return config_error("payments.default_fee_bps", "must be 0..10000");
+    const auto release = pay.at("escrow_release").get_string();
+    if (release != "after_show_end" && release != "on_payment")
+        return config_error("payments.escrow_release", "must be after_show_end or on_payment");
+    if (!within(get_int(pay, "escrow_release_delay_seconds"), 0, 366 * 86400))
+        return config_error("payments.escrow_release_delay_seconds", "must be 0..31622400");
+    for (const auto& old : pay.at("previous_webhook_secrets").get_array())
+        if (!old.is_string() || old.get_string().size() < 16)
+            return config_error("payments.previous_webhook_secrets",
+                                "must be strings of 16 characters or more");
+    const auto& psp = pay.at("psp").get_object();
+    const auto base = psp.at("base_url").get_string();
+    if (!base.empty() && !base.starts_with("https://") && !base.starts_with("http://"))
+        return config_error("payments.psp.base_url", "must be empty (the simulator) or a URL");
+    if (!within(get_int(psp, "late_success_seconds"), 0, 3600))
+        return config_error("payments.psp.late_success_seconds", "must be 0..3600");
+    const auto delay = get_int(doc.at("testing").get_object(), "bus_delivery_delay_ms");
+    if (!within(delay, 0, 10'000) || (delay != 0 && s.env != "test"))
+        return config_error("testing.bus_delivery_delay_ms", "must be 0 (0..10000 in test)");
     // The data directory must exist (we create it) and be writable.
     std::error_code ec;
     std::filesystem::create_directories(s.data_dir, ec);

@@ -76,15 +76,28 @@ std::string_view request::param(std::string_view name) const {
     return {};
 }
 
-std::optional<std::string> request::query_param(std::string_view name) const {
-    if (!boost::urls::parse_query(query)) return std::nullopt;
-    // Decoded, with '+' as a space as HTML forms send it.
+namespace {
+
+// One parameter of an x-www-form-urlencoded string (a query, or a form's body), decoded with
+// '+' as a space as HTML forms send it.
+std::optional<std::string> urlencoded_param(std::string_view encoded, std::string_view name) {
+    if (!boost::urls::parse_query(encoded)) return std::nullopt;
     boost::urls::encoding_opts opts;
     opts.space_as_plus = true;
-    const boost::urls::params_view params(query, opts);
+    const boost::urls::params_view params(encoded, opts);
     for (const auto& p : params)
         if (p.key == name) return p.has_value ? p.value : std::string();
     return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> request::query_param(std::string_view name) const {
+    return urlencoded_param(query, name);
+}
+
+std::optional<std::string> request::form_param(std::string_view name) const {
+    return urlencoded_param(body, name);
 }
 
 result<boost::json::value> request::json() const {

@@ -2,6 +2,7 @@
 // The booking module's public face: the module factory, demo data, and the invariant check
 // used by `souk check`.
 #include <memory>
+#include <optional>
 #include <souk/config/config.hpp>
 #include <souk/db/connection.hpp>
 #include <souk/db/database.hpp>
@@ -12,6 +13,13 @@
 namespace souk::booking {
 
 std::unique_ptr<module> make_module(context& ctx);
+
+// What payments need to know about a booking they are asked to charge.
+struct payable_booking {
+    std::string id, tenant_id, user_id, organizer_id, event_id, status, currency;
+    std::int64_t amount = 0, expires_ms = 0, show_ends_ms = 0;
+};
+std::optional<payable_booking> find_payable(db::connection& c, std::string_view booking_id);
 
 // Idempotent demo data: published events with shows, zones and prices (one in queue mode,
 // one whose sale has not opened yet), owned by organizer_id. Returns how many were created.

@@ -4,6 +4,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <functional>
 #include <mutex>
 #include <souk/bus/event.hpp>
@@ -22,7 +23,10 @@ using subscriber = std::function<boost::asio::awaitable<status>(const event&)>;
 
 class bus {
   public:
-    bus(boost::asio::any_io_executor ex, db::database& db);
+    // delivery_delay: a pause before each delivery, for tests that must catch a process between
+    // a commit and its consequences (the test environment only; 0 everywhere else).
+    bus(boost::asio::any_io_executor ex, db::database& db,
+        std::chrono::milliseconds delivery_delay = {});
 
     // type "*" receives every event. Subscribe before start().
     void subscribe(std::string type, std::string name, subscriber s);
@@ -53,6 +57,7 @@ class bus {
     std::int64_t in_flight_ = 0;
     std::vector<std::string> delivered_;  // delivered ids not yet marked in the outbox
     bool flush_scheduled_ = false;
+    std::chrono::milliseconds delivery_delay_;
 };
 
 }  // namespace souk::bus

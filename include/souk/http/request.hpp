@@ -58,6 +58,8 @@ struct request {
     std::string_view param(std::string_view name) const;
     // Decoded query parameter; nullopt when absent.
     std::optional<std::string> query_param(std::string_view name) const;
+    // Decoded field of an application/x-www-form-urlencoded body; nullopt when absent.
+    std::optional<std::string> form_param(std::string_view name) const;
     // The body as JSON, with the API's limits (depth 64, numbers in range); MALFORMED_JSON else.
     result<boost::json::value> json() const;
 };
