@@ -236,8 +236,8 @@ async function reservePaid(page, base, slug, title, zone, quantity = 1) {
   await page.locator("#main").getByText("Your hold ends in").first().waitFor({ timeout: TIMEOUT });
 }
 
-// The admin's TOTP secret, once the admin scenario has turned two-step verification on.
-let adminTotpSecret = null;
+// The second server's base URL (holds of 4 seconds), once the expiry scenario has started it.
+let expiryBase = null;
 
 // ---- scenarios ---------------------------------------------------------------------------------
 
@@ -458,9 +458,9 @@ const scenarios = [
       // Reached as `localhost`, not 127.0.0.1: cookies are scoped by host, not port, so on the
       // same host this server's souk_refresh cookie would replace the first server's and end
       // that session (docs/decisions/0009).
-      const base2 = (
+      const base2 = (expiryBase = (
         await startServer(expiryDir, ["booking.hold_seconds=4", "identity.access_token_seconds=3"])
-      ).replace("//127.0.0.1:", "//localhost:");
+      ).replace("//127.0.0.1:", "//localhost:"));
       await login(page, base2, "member@souk.test", "member-demo-2026");
       await page.goto(`${base2}/events/campus-jazz-night`);
       await page.getByRole("link", { name: "Book", exact: true }).first().click();
@@ -488,6 +488,17 @@ const scenarios = [
       page.off("response", onResponse);
       if (refreshed < 1) throw new Error("no silent refresh happened");
       await page.getByRole("button", { name: "Log out" }).waitFor();
+    },
+  ],
+  [
+    "a paid hold that expires on the checkout page goes back to the event with a message",
+    async ({ page }) => {
+      await reservePaid(page, expiryBase, "campus-jazz-night", "Campus Jazz Night", "Balcony");
+      await heading(page, "Campus Jazz Night", { timeout: 15_000 });
+      await page.getByRole("alert").filter({ hasText: "Your hold expired before the payment was made" }).waitFor({ timeout: TIMEOUT });
+      if (!new URL(page.url()).pathname.startsWith("/events/campus-jazz-night")) throw new Error(`not back on the event: ${page.url()}`);
+      await axeCheck(page, "event after an expired checkout");
+      await screenshot(page, "checkout-expired");
     },
   ],
   [
@@ -575,7 +586,6 @@ const scenarios = [
       const secret = (await page.locator("code.secret").textContent()).trim();
       await axeCheck(page, "MFA setup");
       await screenshot(page, "mfa-setup");
-      adminTotpSecret = secret;
       await page.getByLabel("Code from the app").fill(totp(secret));
       await page.getByRole("button", { name: "Turn on" }).click();
       await page.locator("#main").getByText("Two-step verification is on.").first().waitFor({ timeout: TIMEOUT });
@@ -645,13 +655,13 @@ let context = null;
 let code = 0;
 try {
   runDemo(dataDir);
-  // Sales move to the organizer's available balance at payment (not after the show), so the
+  // Sales move to the organizer's available balance right at payment (not a day after the show), so the
   // payout scenarios have money to pay out. The PSP page returns the browser to the public URL:
   // the plain-HTTP origin the browser uses (else the https one, another origin).
   const port = await freePort();
   const base = await startServer(
     dataDir,
-    ["payments.escrow_release=on_payment", `server.public_url=http://127.0.0.1:${port}/`],
+    ["payments.escrow_release=on_payment", "payments.escrow_release_delay_seconds=0", `server.public_url=http://127.0.0.1:${port}/`],
     port,
   );
   console.log(`e2e: souk at ${base}, data in ${dataDir}, screenshots in ${OUT}`);

@@ -271,7 +271,7 @@ export async function pollOutcome(o: PollOptions): Promise<PollState> {
 
 const KIND_LABEL: Record<string, string> = {
   sale: "Sale",
-  escrow_release: "Released after the show",
+  escrow_release: "Released to available",
   refund: "Refund",
   payout_requested: "Payout requested",
   payout_denied: "Payout denied (money back)",

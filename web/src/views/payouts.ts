@@ -52,7 +52,7 @@ function balanceCard(b: BalanceRow): HTMLElement {
 function ledgerTable(entries: LedgerEntry[]): HTMLElement {
   return h(
     "div",
-    { class: "table-scroll", tabindex: 0, role: "region", "aria-labelledby": "h-ledger" },
+    { class: "table-scroll", tabindex: 0, role: "region", "aria-label": "Ledger entries" },
     h(
       "table",
       { class: "zones ledger" },
@@ -125,7 +125,7 @@ export async function balanceView(ctx: RouteContext): Promise<Page> {
         h(
           "p",
           { class: "hint" },
-          "Pending: paid, waiting to be released to you (after the show). Available: yours to pay out.",
+          "Pending: paid, held until it is released to you (usually after the show). Available: yours to pay out.",
         ),
       );
       renderForm();
@@ -309,7 +309,7 @@ function adminPayoutRow(ctx: RouteContext, p: Payout): HTMLElement {
       const msg =
         what === "approve"
           ? `Approved: ${formatAmount(p.amount)} to ${who} is on its way.`
-          : `Denied: ${formatAmount(p.amount)} went back to ${who}'s available balance.`;
+          : `Denied: ${formatAmount(p.amount)} went back to ${who}'s available balance. Reason given: ${p.reason || text}`;
       alertSlot.replaceChildren(notice(msg, "success"));
       announce(msg);
     } catch (e) {
