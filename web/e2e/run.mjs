@@ -409,6 +409,20 @@ const scenarios = [
     },
   ],
   [
+    "a card that succeeds late (4000…3063): the return page waits, then confirms",
+    async ({ page, base }) => {
+      await reservePaid(page, base, "indie-film-festival", "Indie Film Festival", "General admission");
+      await page.getByRole("button", { name: /^Pay \$8\.00/ }).click();
+      await payOnPspPage(page, "4000 0000 0000 3063", "late");
+      await heading(page, "Checking your payment");
+      await page.locator("#main").getByText("Your bank is taking a little longer", { exact: false }).first().waitFor();
+      await axeCheck(page, "payment processing");
+      await screenshot(page, "payment-processing");
+      await heading(page, "Booking confirmed", { timeout: 45_000 });
+      await page.getByRole("img", { name: /QR code of your ticket for Indie Film Festival/ }).waitFor({ timeout: TIMEOUT });
+    },
+  ],
+  [
     "waiting room on The Rushes — Live, then a paid hold",
     async ({ page, base }) => {
       await page.goto(`${base}/events/the-rushes-live`);
@@ -661,7 +675,12 @@ try {
   const port = await freePort();
   const base = await startServer(
     dataDir,
-    ["payments.escrow_release=on_payment", "payments.escrow_release_delay_seconds=0", `server.public_url=http://127.0.0.1:${port}/`],
+    [
+      "payments.escrow_release=on_payment",
+      "payments.escrow_release_delay_seconds=0",
+      "payments.psp.late_success_seconds=3", // the "succeeds late" test card
+      `server.public_url=http://127.0.0.1:${port}/`,
+    ],
     port,
   );
   console.log(`e2e: souk at ${base}, data in ${dataDir}, screenshots in ${OUT}`);
