@@ -556,7 +556,7 @@ class payouts_module final : public module {
                       {seller_account(account_kind::seller_pending, *p), -(p->amount - p->fee)},
                       {platform_account(account_kind::fees_revenue, p->currency), -p->fee}})});
         SOUK_ASSERT(sale.ok());  // credits only: nothing can go short
-        const auto due = release_on_payment_ ? t.now_ms() + release_delay_ms_ : p->escrow_due_ms;
+        const auto due = release_on_payment_ ? t.now_ms() : p->escrow_due_ms;
         t.prepare("UPDATE payments SET escrow_due_ms = ? WHERE id = ?").bind_all(due, p->id).run();
         set_payment_status(t, out, p->id, "succeeded");
         t.schedule("payouts.escrow_release", due, {{"payment_id", p->id}});

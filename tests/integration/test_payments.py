@@ -62,7 +62,6 @@ class MoneyCase(unittest.TestCase):
 
 class PaymentsTest(MoneyCase):
     server_extra = {"payments.escrow_release": "on_payment",
-                    "payments.escrow_release_delay_seconds": "2",
                     "payments.previous_webhook_secrets": json.dumps([OLD_SECRET])}
 
     def test_happy_path_through_the_hosted_checkout(self):
@@ -91,7 +90,7 @@ class PaymentsTest(MoneyCase):
         wait_until(lambda: self.saga(payment["id"])[0] == "completed", 15, what="saga completed")
         self.assertEqual(self.saga(payment["id"])[1], ["started", "intent_created", "paid",
                                                         "confirmed", "ticketed", "completed"])
-        # The sale: the seller's share in escrow, 10% to the platform; released after 2 s.
+        # The sale: the seller's share in escrow, 10% to the platform; released at once (on_payment).
         self.assertEqual(ps.transfers(self.server.data_dir, payment["id"])[0], ("sale", 2500))
         wait_until(lambda: ps.balances(self.org).get("USD", {}).get("available", {})
                    .get("amount", 0) >= 2250, 15, what="escrow released")
