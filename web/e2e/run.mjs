@@ -223,6 +223,27 @@ async function payOnPspPage(page, card, label) {
   await page.waitForURL(/\/checkout\/return\?/, { timeout: TIMEOUT });
 }
 
+/** The page as it is, on a phone-sized screen: no sideways scrolling, axe, a screenshot. */
+async function phoneCheck(page, label) {
+  await page.setViewportSize({ width: 375, height: 740 });
+  try {
+    const wide = await page.evaluate(() => {
+      if (document.documentElement.scrollWidth <= window.innerWidth + 1) return null;
+      const out = [];
+      for (const el of document.querySelectorAll("body *")) {
+        const r = el.getBoundingClientRect();
+        if (r.right > window.innerWidth + 1) out.push(`${el.tagName.toLowerCase()}.${el.className} (right edge at ${Math.round(r.right)} px)`);
+      }
+      return out.slice(0, 8).join(", ");
+    });
+    if (wide !== null) throw new Error(`${label}: the page scrolls sideways on a phone-sized screen: ${wide}`);
+    await axeCheck(page, `${label} (phone)`);
+    await screenshot(page, `${label}-phone`);
+  } finally {
+    await page.setViewportSize({ width: 1280, height: 800 });
+  }
+}
+
 /** Reserves `quantity` tickets in a zone of an event's first show; ends on the checkout page. */
 async function reservePaid(page, base, slug, title, zone, quantity = 1) {
   await page.goto(`${base}/events/${slug}`);
@@ -370,6 +391,7 @@ const scenarios = [
       await page.locator("#main").getByText("Balcony").first().waitFor();
       await axeCheck(page, "checkout (Balcony)");
       await screenshot(page, "checkout-balcony");
+      await phoneCheck(page, "checkout");
       await page.getByRole("button", { name: /^Pay \$15\.00/ }).click();
       await payOnPspPage(page, "4242 4242 4242 4242", "4242");
       await heading(page, "Booking confirmed", { timeout: 45_000 }).catch(async (e) => {
@@ -384,6 +406,7 @@ const scenarios = [
       if ((await ics.getAttribute("download")) !== "campus-jazz-night.ics") throw new Error("ICS link has the wrong file name");
       await axeCheck(page, "payment confirmed");
       await screenshot(page, "payment-confirmed");
+      await phoneCheck(page, "payment-confirmed");
     },
   ],
   [
@@ -581,6 +604,7 @@ const scenarios = [
       await page.getByRole("cell", { name: "Awaiting approval" }).first().waitFor();
       await axeCheck(page, "balance and payouts");
       await screenshot(page, "balance");
+      await phoneCheck(page, "balance");
       await logout(page);
     },
   ],
@@ -651,6 +675,7 @@ const scenarios = [
       await row("$10.00").getByText(/^Approved: \$10\.00 to .* is on its way\.$/).waitFor({ timeout: TIMEOUT });
       await axeCheck(page, "admin payouts decided");
       await screenshot(page, "admin-payouts-decided");
+      await phoneCheck(page, "admin-payouts");
       await logout(page);
     },
   ],

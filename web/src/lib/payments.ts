@@ -13,7 +13,8 @@ export interface Payment {
   booking_id: string;
   amount: Money;
   refunded?: Money;
-  checkout_url: string;
+  /** only while pending */
+  checkout_url?: string;
   created_at: string;
   updated_at?: string;
 }
@@ -28,7 +29,7 @@ export interface BalanceRow {
 export type LedgerAccount = "pending" | "available" | "payout_reserved";
 
 export interface LedgerEntry {
-  id: string;
+  id: string | number;
   transfer_id: string;
   kind: string;
   account: LedgerAccount | string;

@@ -82,7 +82,7 @@ function ledgerTable(entries: LedgerEntry[]): HTMLElement {
 }
 
 function payoutsTable(list: Payout[]): HTMLElement {
-  return h(
+  const table = h(
     "table",
     { class: "zones payouts" },
     h("caption", { class: "sr-only" }, "Your payout requests"),
@@ -102,6 +102,7 @@ function payoutsTable(list: Payout[]): HTMLElement {
       ),
     ),
   );
+  return h("div", { class: "table-scroll", tabindex: 0, role: "region", "aria-label": "Your payout requests" }, table);
 }
 
 export async function balanceView(ctx: RouteContext): Promise<Page> {
