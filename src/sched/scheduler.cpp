@@ -1,5 +1,7 @@
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 #include <souk/db/database.hpp>
@@ -20,6 +22,7 @@ prometheus::Family<prometheus::Counter>& runs_family() {
 }
 
 constexpr std::int64_t retry_ms = 5000;
+constexpr std::size_t fire_parallel_max = 64;
 
 }  // namespace
 
@@ -118,8 +121,18 @@ boost::asio::awaitable<int> scheduler::fire_due() {
             due_.erase(due_.begin());
         }
     }
-    for (auto& t : ready)
-        co_await fire(std::move(t));
+    // Timers are independent: fire them side by side (a slow handler, such as a webhook to a
+    // slow peer, must not hold up the others), a bounded number at a time.
+    for (std::size_t i = 0; i < ready.size(); i += fire_parallel_max) {
+        using op =
+            decltype(boost::asio::co_spawn(ex_, fire(db::timer_row{}), boost::asio::deferred));
+        std::vector<op> ops;
+        for (std::size_t j = i; j < std::min(ready.size(), i + fire_parallel_max); ++j)
+            ops.push_back(
+                boost::asio::co_spawn(ex_, fire(std::move(ready[j])), boost::asio::deferred));
+        co_await boost::asio::experimental::make_parallel_group(std::move(ops))
+            .async_wait(boost::asio::experimental::wait_for_all(), boost::asio::use_awaitable);
+    }
     co_return static_cast<int>(ready.size());
 }
 
