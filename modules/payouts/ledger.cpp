@@ -75,17 +75,36 @@ status validate(const transfer& t) {
     return {};
 }
 
+namespace {
+
+// Adds amount to the account's balance and returns the new balance; the account is created on
+// its first use (one statement in the common case: the account exists).
+std::int64_t add_to_balance(db::tx& t, const account& a, const std::string& id,
+                            std::int64_t amount) {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        auto& upd = t.prepare(
+            "UPDATE ledger_accounts SET balance = balance + ? WHERE id = ? RETURNING balance");
+        upd.bind_all(amount, id);
+        if (upd.step()) {
+            const auto balance = upd.int64(0);
+            upd.reset();
+            return balance;
+        }
+        upd.reset();
+        t.prepare(
+             "INSERT INTO ledger_accounts (id, kind, owner_id, currency, balance, created_ms) "
+             "VALUES (?, ?, ?, ?, 0, ?)")
+            .bind_all(id, name_of(a.kind), a.owner, a.currency, t.now_ms())
+            .run();
+    }
+    SOUK_ASSERT(false && "a ledger account could not be created");
+    return 0;
+}
+
+}  // namespace
+
 result<std::string> post(db::tx& t, const transfer& tr) {
     SOUK_ASSERT(validate(tr).ok());
-    auto& seen = t.prepare("SELECT id FROM ledger_transfers WHERE kind = ? AND reference = ?");
-    seen.bind_all(tr.kind, tr.reference);
-    if (seen.step()) {
-        std::string id = seen.text(0);
-        seen.reset();
-        return id;
-    }
-    seen.reset();
-
     const std::string id = new_id("tr");
     const auto now = t.now_ms();
     std::int64_t debits = 0;
@@ -93,27 +112,26 @@ result<std::string> post(db::tx& t, const transfer& tr) {
         if (l.amount > 0) debits += l.amount;
     t.prepare(
          "INSERT INTO ledger_transfers (id, kind, reference, currency, amount, created_ms) "
-         "VALUES (?, ?, ?, ?, ?, ?)")
+         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kind, reference) DO NOTHING")
         .bind_all(id, tr.kind, tr.reference, tr.currency, debits, now)
         .run();
+    if (t.conn().changes() == 0) {
+        // Posted before: the first transfer stands, nothing moves again.
+        auto& seen = t.prepare("SELECT id FROM ledger_transfers WHERE kind = ? AND reference = ?");
+        seen.bind_all(tr.kind, tr.reference);
+        SOUK_ASSERT(seen.step());
+        std::string first = seen.text(0);
+        seen.reset();
+        return first;
+    }
     for (const auto& l : tr.legs) {
         const std::string account_id = l.to.id();
-        t.prepare(
-             "INSERT INTO ledger_accounts (id, kind, owner_id, currency, balance, created_ms) "
-             "VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT (id) DO NOTHING")
-            .bind_all(account_id, name_of(l.to.kind), l.to.owner, l.to.currency, now)
-            .run();
+        const auto balance = add_to_balance(t, l.to, account_id, l.amount);
         t.prepare(
              "INSERT INTO ledger_entries (transfer_id, account_id, amount, currency, created_ms) "
              "VALUES (?, ?, ?, ?, ?)")
             .bind_all(id, account_id, l.amount, l.to.currency, now)
             .run();
-        auto& upd = t.prepare(
-            "UPDATE ledger_accounts SET balance = balance + ? WHERE id = ? RETURNING balance");
-        upd.bind_all(l.amount, account_id);
-        SOUK_ASSERT(upd.step());
-        const auto balance = upd.int64(0);
-        upd.reset();
         // The job's savepoint rolls everything back when this refuses.
         if (must_stay_credit(l.to.kind) && balance > 0)
             return error::conflict("CONFLICT", "insufficient funds in " + account_id);

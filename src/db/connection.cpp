@@ -139,7 +139,7 @@ void connection::exec(std::string_view sql) {
 }
 
 statement& connection::prepare(std::string_view sql) {
-    auto it = cache_.find(std::string(sql));
+    auto it = cache_.find(sql);
     if (it == cache_.end()) {
         it = cache_.emplace(std::string(sql), std::make_unique<statement>(db_, sql)).first;
     } else {

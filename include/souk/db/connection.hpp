@@ -99,7 +99,15 @@ class connection {
   private:
     sqlite3* db_ = nullptr;
     std::string path_;
-    std::unordered_map<std::string, std::unique_ptr<statement>> cache_;
+    // Looked up by the SQL text without building a std::string (every statement of every job
+    // goes through here).
+    struct sql_hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept {
+            return std::hash<std::string_view>{}(s);
+        }
+    };
+    std::unordered_map<std::string, std::unique_ptr<statement>, sql_hash, std::equal_to<>> cache_;
 };
 
 // RAII guard: BEGIN IMMEDIATE ... COMMIT, rolled back unless committed (CLI and tests).
