@@ -35,6 +35,23 @@ bool is_hex(std::string_view s) {
     return true;
 }
 
+// Appends v as 16 lower-case hex digits.
+void append_hex16(std::string& out, std::uint64_t v) {
+    static constexpr char digits[] = "0123456789abcdef";
+    char buf[16];
+    for (int i = 15; i >= 0; --i) {
+        buf[i] = digits[v & 0xf];
+        v >>= 4;
+    }
+    out.append(buf, sizeof buf);
+}
+
+std::string random_request_id() {
+    std::string id;
+    append_hex16(id, fast_random());
+    return id;
+}
+
 // W3C traceparent: 00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>.
 std::string trace_id_of(std::string_view traceparent) {
     if (traceparent.size() == 55 && traceparent[2] == '-' && traceparent[35] == '-' &&
@@ -42,8 +59,23 @@ std::string trace_id_of(std::string_view traceparent) {
         auto id = traceparent.substr(3, 32);
         if (is_hex(id) && id != "00000000000000000000000000000000") return std::string(id);
     }
-    return fmt::format("{:016x}{:016x}", fast_random(), fast_random());
+    std::string id;
+    id.reserve(32);
+    append_hex16(id, fast_random());
+    append_hex16(id, fast_random());
+    return id;
 }
+
+// The security headers of every response, rendered once.
+constexpr std::string_view security_headers =
+    "X-Content-Type-Options: nosniff\r\n"
+    "Referrer-Policy: strict-origin-when-cross-origin\r\n"
+    "X-Frame-Options: DENY\r\n"
+    "Content-Security-Policy: default-src 'self'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'\r\n";
+constexpr std::string_view hsts_header =
+    "Strict-Transport-Security: max-age=63072000; includeSubDomains\r\n";
 
 bool is_json_content_type(std::string_view ct) {
     const auto semi = ct.find(';');
@@ -114,7 +146,7 @@ boost::asio::awaitable<response> dispatcher::handle(request& req) {
     if (auto id = req.header("X-Request-Id"); valid_request_id(id)) {
         req.request_id = std::string(id);
     } else {
-        req.request_id = fmt::format("{:016x}", fast_random());
+        req.request_id = random_request_id();
     }
     req.trace_id = trace_id_of(req.header("traceparent"));
     response res;
@@ -177,29 +209,25 @@ boost::asio::awaitable<response> dispatcher::route_request(request& req) {
 }
 
 response dispatcher::refuse(const souk::error& e, request& req) {
-    if (req.request_id.empty()) req.request_id = fmt::format("{:016x}", fast_random());
+    if (req.request_id.empty()) req.request_id = random_request_id();
     response res = response::fail(e, req.request_id);
     res.close = true;
     finish(req, res, nullptr, 0);
     return res;
 }
 
-void dispatcher::finish(request& req, response& res, const route* r, double seconds) {
-    res.set_header("X-Request-Id", req.request_id);
-    res.headers.emplace_back("X-Content-Type-Options", "nosniff");
-    res.headers.emplace_back("Referrer-Policy", "strict-origin-when-cross-origin");
-    res.headers.emplace_back("X-Frame-Options", "DENY");
-    res.headers.emplace_back(
-        "Content-Security-Policy",
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-        "frame-ancestors 'none'");
-    if (req.secure)
-        res.headers.emplace_back("Strict-Transport-Security",
-                                 "max-age=63072000; includeSubDomains");
+void dispatcher::append_standard_headers(std::string& out, const request& req,
+                                         const response& res) {
+    out += "X-Request-Id: ";
+    out += req.request_id;
+    out += "\r\n";
+    out += security_headers;
+    if (req.secure) out += hsts_header;
     if (res.content_type == "application/json" && res.header("Cache-Control").empty())
-        res.headers.emplace_back("Cache-Control", "no-store");
+        out += "Cache-Control: no-store\r\n";
+}
 
+void dispatcher::finish(request& req, response& res, const route* r, double seconds) {
     const std::size_t cls = static_cast<std::size_t>(std::clamp(res.status / 100, 1, 5) - 1);
     static unmatched_metrics unmatched("unmatched");
     if (r && r->requests[cls]) {

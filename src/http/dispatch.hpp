@@ -26,6 +26,10 @@ class dispatcher {
     // A response for a request the transport refused (413, 400...), in the envelope.
     response refuse(const souk::error& e, request& req);
     void set_https_origin(std::string origin) { opts_.https_origin = std::move(origin); }
+    // The headers every response carries (the request id, the security headers, HSTS over TLS,
+    // Cache-Control: no-store on JSON without one), as "Name: value\r\n" lines; the server
+    // writes them with the response head (finish() leaves res.headers to the handler's).
+    static void append_standard_headers(std::string& out, const request& req, const response& res);
 
   private:
     boost::asio::awaitable<response> route_request(request& req);

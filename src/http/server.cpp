@@ -1,6 +1,8 @@
 // Beast lives here and in tls.cpp only; everything past this file sees souk::http types.
 #include "http/server.hpp"
 
+#include <algorithm>
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -12,7 +14,10 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/url/parse.hpp>
+#include <charconv>
 #include <souk/log/log.hpp>
+#include <tuple>
+#include <type_traits>
 
 namespace souk::http {
 
@@ -30,7 +35,59 @@ struct connection_state {
     bool reading = false;  // in the TLS handshake or waiting for the rest of a request's head
     bool alive = true;
     tcp::socket* socket = nullptr;
+    // When the current read or write must have finished; checked by the io thread's reaper.
+    std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+    connection_state* prev = nullptr;  // the reaper's list (its io thread only)
+    connection_state* next = nullptr;
 };
+
+// One per io thread: the connections it runs, and a coarse periodic sweep that closes those
+// past their deadline (as a per-operation timer would, without arming a timer per read and
+// write). Touched only on its own io thread.
+struct reaper {
+    asio::steady_timer timer;
+    std::chrono::milliseconds period;
+    connection_state* head = nullptr;
+
+    reaper(asio::io_context& io, std::chrono::milliseconds p) : timer(io), period(p) {}
+
+    void add(connection_state* st) {
+        st->next = head;
+        if (head) head->prev = st;
+        head = st;
+    }
+    void remove(connection_state* st) {
+        if (st->prev)
+            st->prev->next = st->next;
+        else if (head == st)
+            head = st->next;
+        if (st->next) st->next->prev = st->prev;
+        st->prev = st->next = nullptr;
+    }
+    void start() {
+        timer.expires_after(period);
+        timer.async_wait([this](const boost::system::error_code& ec) {
+            if (ec) return;
+            sweep(std::chrono::steady_clock::now());
+            start();
+        });
+    }
+    void sweep(std::chrono::steady_clock::time_point now) {
+        for (connection_state* st = head; st; st = st->next) {
+            if (st->deadline > now || !st->socket) continue;
+            st->deadline = std::chrono::steady_clock::time_point::max();
+            // As Beast's stream timeouts did: the pending operation fails and the socket closes.
+            boost::system::error_code ignored;
+            st->socket->close(ignored);
+        }
+    }
+};
+
+constexpr auto no_deadline = std::chrono::steady_clock::time_point::max();
+
+void expires_after(connection_state& st, std::chrono::milliseconds timeout) {
+    st.deadline = std::chrono::steady_clock::now() + timeout;
+}
 
 bool is_disconnect(const boost::system::error_code& ec) {
     return ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
@@ -50,28 +107,114 @@ bool to_request(bhttp::request<bhttp::string_body>& msg, request& req) {
     req.path = url->path();
     if (req.path.empty()) req.path = "/";
     req.query = std::string(url->encoded_query());
-    req.headers.reserve(16);
+    std::size_t fields = 0;
+    for (auto it = msg.begin(); it != msg.end(); ++it)
+        ++fields;
+    req.headers.reserve(fields);
     for (const auto& f : msg)
         req.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
     req.body = std::move(msg.body());
     return true;
 }
 
+bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+        if (x != y) return false;
+    }
+    return true;
+}
+
+// Headers the server writes itself (framing and the request id), never copied from a handler.
+bool server_owned(std::string_view name) {
+    switch (name.size()) {
+        case 10:
+            return iequals(name, "Connection");
+        case 12:
+            return iequals(name, "X-Request-Id");
+        case 14:
+            return iequals(name, "Content-Length");
+        case 17:
+            return iequals(name, "Transfer-Encoding");
+        default:
+            return false;
+    }
+}
+
+void append_decimal(std::string& out, std::size_t v) {
+    char digits[24];
+    auto [end, ec] = std::to_chars(std::begin(digits), std::end(digits), v);
+    out.append(digits, end);
+}
+
+bool is_bodiless(int status) {
+    return status == 204 || status == 304 || status < 200;
+}
+
+// The status line and header block, rendered into the connection's reused buffer (what Beast's
+// serializer wrote: the same fields, Content-Length always, Connection as keep_alive() set it).
+void render_head(std::string& out, dispatcher& d, const request& req, const response& res,
+                 unsigned version, bool keep_alive) {
+    out.clear();
+    out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+    append_decimal(out, static_cast<std::size_t>(res.status));
+    out += ' ';
+    out += bhttp::obsolete_reason(static_cast<bhttp::status>(res.status));
+    out += "\r\n";
+    const bool bodiless = is_bodiless(res.status);
+    if (!bodiless && !res.content_type.empty()) {
+        out += "Content-Type: ";
+        out += res.content_type;
+        out += "\r\n";
+    }
+    for (const auto& [k, v] : res.headers) {
+        if (server_owned(k)) continue;
+        out += k;
+        out += ": ";
+        out += v;
+        out += "\r\n";
+    }
+    d.append_standard_headers(out, req, res);
+    out += "Content-Length: ";
+    append_decimal(out, bodiless ? 0 : res.body.size());
+    out += "\r\n";
+    if (version == 10) {
+        if (keep_alive) out += "Connection: keep-alive\r\n";
+    } else if (!keep_alive) {
+        out += "Connection: close\r\n";
+    }
+    out += "\r\n";
+}
+
+// One write of two buffers: the head (rendered into `head`) and the body.
 template <class Stream>
-asio::awaitable<bool> send(Stream& stream, response& res, unsigned version, bool keep_alive,
-                           bool head, std::chrono::milliseconds timeout) {
-    bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(res.status), version};
-    const bool bodiless = res.status == 204 || res.status == 304 || res.status < 200;
-    if (!bodiless && !res.content_type.empty())
-        out.set(bhttp::field::content_type, res.content_type);
-    for (auto& [k, v] : res.headers)
-        out.insert(k, v);
-    out.body() = std::move(res.body);
-    out.keep_alive(keep_alive);
-    out.prepare_payload();
-    if (head) out.body().clear();  // Content-Length stays that of the GET
-    beast::get_lowest_layer(stream).expires_after(timeout);
-    auto [ec, n] = co_await bhttp::async_write(stream, out, nothrow);
+asio::awaitable<bool> send(Stream& stream, connection_state& st, std::string& head, dispatcher& d,
+                           const request& req, const response& res, unsigned version,
+                           bool keep_alive, bool head_only, std::chrono::milliseconds timeout) {
+    render_head(head, d, req, res, version, keep_alive);
+    const bool no_body = head_only || is_bodiless(res.status);  // HEAD: the GET's Content-Length
+    const std::string_view body = no_body ? std::string_view() : std::string_view(res.body);
+    expires_after(st, timeout);
+    boost::system::error_code ec;
+    if constexpr (std::is_same_v<Stream, tcp::socket>) {
+        // One sendmsg with two iovecs.
+        const std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(body)};
+        std::tie(ec, std::ignore) = co_await asio::async_write(stream, bufs, nothrow);
+    } else if (head.size() + body.size() <= 16 * 1024) {
+        // TLS: one record. (Beast's flat_stream stops at an empty leading buffer, which a
+        // partly written sequence of two buffers can start with: no buffer sequences here.)
+        head += body;
+        std::tie(ec, std::ignore) = co_await asio::async_write(stream, asio::buffer(head), nothrow);
+    } else {
+        std::tie(ec, std::ignore) = co_await asio::async_write(stream, asio::buffer(head), nothrow);
+        if (!ec && !body.empty())
+            std::tie(ec, std::ignore) =
+                co_await asio::async_write(stream, asio::buffer(body), nothrow);
+    }
+    st.deadline = no_deadline;
     co_return !ec;
 }
 
@@ -93,6 +236,7 @@ struct server::impl {
                        std::pair<asio::any_io_executor, std::shared_ptr<connection_state>>>
         connections;
     std::uint64_t next_id = 0;
+    std::vector<std::unique_ptr<reaper>> reapers;  // one per io_context, same order
 
     impl(std::vector<asio::io_context*> i, server_options o, dispatcher& s, dispatcher& p,
          std::shared_ptr<asio::ssl::context> t, std::atomic<int>& a)
@@ -106,26 +250,29 @@ struct server::impl {
     template <class Stream>
     asio::awaitable<void> serve(Stream& stream, bool is_tls, connection_state& st) {
         dispatcher& d = is_tls ? secure : plain;
-        auto& sock = beast::get_lowest_layer(stream);
+        tcp::socket& sock = beast::get_lowest_layer(stream);
         boost::system::error_code ep_ec;
-        const auto ep = sock.socket().remote_endpoint(ep_ec);
+        const auto ep = sock.remote_endpoint(ep_ec);
         const std::string remote = ep_ec ? std::string() : ep.address().to_string();
         beast::flat_buffer buffer;
+        std::string head_buf;  // the response head, rendered anew for each response
+        head_buf.reserve(1024);
         for (;;) {
             if (buffer.size() == 0) {
                 // Idle between requests: wait for the first byte under the idle timeout.
                 if (draining) co_return;
                 st.idle = true;
-                sock.expires_after(opts.idle_timeout);
+                expires_after(st, opts.idle_timeout);
                 auto [ec, n] = co_await stream.async_read_some(buffer.prepare(8192), nothrow);
                 st.idle = false;
+                st.deadline = no_deadline;
                 if (ec) co_return;
                 buffer.commit(n);
             }
             bhttp::request_parser<bhttp::string_body> parser;
             parser.header_limit(static_cast<std::uint32_t>(opts.header_limit_bytes));
             parser.body_limit(opts.body_limit_bytes);
-            sock.expires_after(opts.read_timeout);
+            expires_after(st, opts.read_timeout);
             // The head first: until it is in, a shutdown may cut the connection (drain()).
             st.reading = true;
             auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, nothrow);
@@ -135,6 +282,7 @@ struct server::impl {
                     co_await bhttp::async_read(stream, buffer, parser, nothrow);
                 ec = body_ec;
             }
+            st.deadline = no_deadline;  // a handler may take as long as it needs
             request req;
             req.secure = is_tls;
             req.remote_address = remote;
@@ -146,7 +294,8 @@ struct server::impl {
                               ? error{431, "BAD_REQUEST", "request headers too large"}
                               : error::bad_request("malformed HTTP request");
                 response res = d.refuse(e, req);
-                co_await send(stream, res, 11, false, false, opts.read_timeout);
+                co_await send(stream, st, head_buf, d, req, res, 11, false, false,
+                              opts.read_timeout);
                 co_return;
             }
             auto& msg = parser.get();
@@ -155,7 +304,8 @@ struct server::impl {
                 msg.count(bhttp::field::transfer_encoding)) {
                 response res = d.refuse(
                     error::bad_request("Content-Length and Transfer-Encoding together"), req);
-                co_await send(stream, res, msg.version(), false, false, opts.read_timeout);
+                co_await send(stream, st, head_buf, d, req, res, msg.version(), false, false,
+                              opts.read_timeout);
                 co_return;
             }
             // A request whose Transfer-Encoding does not end in chunked has no knowable length
@@ -163,27 +313,32 @@ struct server::impl {
             if (msg.count(bhttp::field::transfer_encoding) && !msg.chunked()) {
                 response res =
                     d.refuse(error::bad_request("Transfer-Encoding must end with chunked"), req);
-                co_await send(stream, res, msg.version(), false, false, opts.read_timeout);
+                co_await send(stream, st, head_buf, d, req, res, msg.version(), false, false,
+                              opts.read_timeout);
                 co_return;
             }
             const unsigned version = msg.version();
             const bool keep_alive_asked = msg.keep_alive();
             if (!to_request(msg, req)) {
                 response res = d.refuse(error::bad_request("malformed request target"), req);
-                co_await send(stream, res, version, false, false, opts.read_timeout);
+                co_await send(stream, st, head_buf, d, req, res, version, false, false,
+                              opts.read_timeout);
                 co_return;
             }
             const bool head = req.method == method::head;
             response res = co_await d.handle(req);
             const bool keep = keep_alive_asked && !res.close && !draining;
-            if (!co_await send(stream, res, version, keep, head, opts.read_timeout)) co_return;
+            if (!co_await send(stream, st, head_buf, d, req, res, version, keep, head,
+                               opts.read_timeout))
+                co_return;
             if (!keep) co_return;
         }
     }
 
-    asio::awaitable<void> run_connection(tcp::socket socket, bool is_tls) {
+    asio::awaitable<void> run_connection(tcp::socket socket, bool is_tls, reaper& rp) {
         socket.set_option(tcp::no_delay(true));
         auto st = std::make_shared<connection_state>();
+        rp.add(st.get());
         const auto ex = socket.get_executor();
         std::uint64_t id;
         {
@@ -193,31 +348,32 @@ struct server::impl {
         }
         try {
             if (is_tls) {
-                beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)),
-                                                            *tls);
-                st->socket = &beast::get_lowest_layer(stream).socket();
-                beast::get_lowest_layer(stream).expires_after(opts.read_timeout);
+                beast::ssl_stream<tcp::socket> stream(std::move(socket), *tls);
+                st->socket = &beast::get_lowest_layer(stream);
+                expires_after(*st, opts.read_timeout);
                 st->reading = true;
                 auto [ec] =
                     co_await stream.async_handshake(asio::ssl::stream_base::server, nothrow);
                 st->reading = false;
+                st->deadline = no_deadline;
                 if (!ec) {
                     co_await serve(stream, true, *st);
-                    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+                    expires_after(*st, std::chrono::seconds(2));
                     co_await stream.async_shutdown(nothrow);
                 }
             } else {
-                beast::tcp_stream stream(std::move(socket));
-                st->socket = &stream.socket();
+                tcp::socket stream(std::move(socket));
+                st->socket = &stream;
                 co_await serve(stream, false, *st);
                 boost::system::error_code ignored;
-                stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                stream.shutdown(tcp::socket::shutdown_send, ignored);
             }
         } catch (const std::exception& e) {
             log::error("connection failed", {{"what", e.what()}});
         }
         st->alive = false;
         st->socket = nullptr;
+        rp.remove(st.get());
         {
             std::lock_guard lock(mu);
             connections.erase(id);
@@ -227,7 +383,8 @@ struct server::impl {
 
     asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, bool is_tls) {
         for (;;) {
-            auto& io = *ios[next++ % ios.size()];
+            const std::size_t i = next++ % ios.size();
+            auto& io = *ios[i];
             auto [ec, socket] = co_await acceptor.async_accept(io, nothrow);
             if (ec) {
                 if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
@@ -242,7 +399,8 @@ struct server::impl {
                 continue;
             }
             ++active;
-            asio::co_spawn(io, run_connection(std::move(socket), is_tls), asio::detached);
+            asio::co_spawn(io, run_connection(std::move(socket), is_tls, *reapers[i]),
+                           asio::detached);
         }
     }
 
@@ -266,6 +424,13 @@ server::~server() = default;
 
 void server::start() {
     auto& s = *impl_;
+    // Timeouts are enforced to within a tenth of the shortest one (10-250 ms).
+    const auto period = std::clamp(std::min(s.opts.read_timeout, s.opts.idle_timeout) / 10,
+                                   std::chrono::milliseconds(10), std::chrono::milliseconds(250));
+    for (auto* io : s.ios) {
+        s.reapers.push_back(std::make_unique<reaper>(*io, period));
+        asio::post(*io, [r = s.reapers.back().get()] { r->start(); });
+    }
     s.http_acceptor = s.listen(s.opts.http_port);
     http_port_ = s.http_acceptor->local_endpoint().port();
     asio::co_spawn(*s.ios.front(), s.accept_loop(*s.http_acceptor, false), asio::detached);
