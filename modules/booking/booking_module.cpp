@@ -222,6 +222,7 @@ class booking_module final : public module {
         const auto& cfg = ctx.cfg.raw.at("booking").get_object();
         hold_ms_ = cfg.at("hold_seconds").to_number<std::int64_t>() * 1000;
         quantity_max_ = cfg.at("quantity_max").to_number<std::int64_t>();
+        cancel_cutoff_ms_ = cfg.at("cancel_cutoff_hours").to_number<std::int64_t>() * 3'600'000;
         pass_ms_ = cfg.at("queue_pass_seconds").to_number<std::int64_t>() * 1000;
         default_currency_ = std::string(cfg.at("default_currency").get_string());
         for (std::size_t i = 0; i < ctx.inventory.shard_count(); ++i) {
@@ -1062,9 +1063,24 @@ class booking_module final : public module {
     awaitable<result<std::string>> cancel_on_shard(shard& s, booking_row b) {
         const auto* h = s.find(b.id);
         if (!h) co_return error::conflict("INVALID_STATE", "the booking is " + b.status);
-        if (h->state == inventory::hold_state::posted && b.amount > 0)
-            co_return error::conflict("INVALID_STATE",
-                                      "paid bookings are refunded through payments");
+        if (h->state == inventory::hold_state::posted && b.amount > 0) {
+            // Paid: refunded in full by payments (booking.cancelled says it was paid), until the
+            // cut-off before the show.
+            auto starts = co_await ctx_.db.read<std::int64_t>(
+                [sid = b.show_id](db::connection& c) -> result<std::int64_t> {
+                    auto& st = c.prepare("SELECT starts_ms FROM shows WHERE id = ?");
+                    st.bind(1, sid);
+                    const std::int64_t v = st.step() ? st.int64(0) : 0;
+                    st.reset();
+                    return v;
+                });
+            if (!starts.ok()) co_return error::unavailable();
+            if (ctx_.clock.now_ms() > *starts - cancel_cutoff_ms_)
+                co_return error::conflict("INVALID_STATE",
+                                          "paid bookings can be cancelled until " +
+                                              std::to_string(cancel_cutoff_ms_ / 3'600'000) +
+                                              " hours before the show");
+        }
         const auto was = s.void_hold(b.id);
         // A posted hold's confirm may still be on its way to SQLite, and may fail: cancel what
         // SQLite has when this job runs (after that confirm, the writer being FIFO).
@@ -1080,7 +1096,10 @@ class booking_module final : public module {
                 .bind_all(t.now_ms(), b.id, status)
                 .run();
             move_seats(t, b.zone_id, was_held ? -b.quantity : 0, was_held ? 0 : -b.quantity);
-            t.publish("booking.cancelled", event_payload(b));
+            auto payload = event_payload(b);
+            payload["was"] = status;
+            payload["paid"] = !was_held && b.amount > 0;  // payments refunds it
+            t.publish("booking.cancelled", payload);
             return true;
         });
         if (!w.ok()) {
@@ -1494,6 +1513,7 @@ class booking_module final : public module {
     std::int64_t pass_ms_ = 300'000;
     std::int64_t hold_ms_ = 600'000;
     std::int64_t quantity_max_ = 100;
+    std::int64_t cancel_cutoff_ms_ = 24 * 3'600'000LL;
     std::string default_currency_ = "USD";
 };
 

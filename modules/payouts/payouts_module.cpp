@@ -712,11 +712,24 @@ class payouts_module final : public module {
         });
     }
 
+    // A cancelled booking: a declined payment's saga ends (seats released); a paid booking
+    // cancelled by its buyer is refunded in full.
     awaitable<status> on_booking_cancelled(const bus::event& e) {
-        const auto booking_id = str(e.payload.as_object(), "booking_id");
-        co_return co_await saga_write([booking_id](db::tx& t, tally& out) -> status {
+        const auto& o = e.payload.as_object();
+        const auto booking_id = str(o, "booking_id");
+        const auto* paid = o.if_contains("paid");
+        const bool refund = paid && paid->is_bool() && paid->get_bool();
+        co_return co_await saga_write([booking_id, refund](db::tx& t, tally& out) -> status {
             if (auto payment_id = saga_of_booking(t.conn(), booking_id))
                 saga_step(t, out, *payment_id, "released");
+            if (!refund) return {};
+            auto p = live_payment_of_booking(t.conn(), booking_id);
+            if (!p || p->status != "succeeded" || p->refunded == p->amount) return {};
+            auto r = start_refund(t, out, *p, p->amount - p->refunded,
+                                  "the booking was cancelled by its buyer", p->user_id);
+            if (!r.ok())
+                log::error("refund on cancellation refused",
+                           {{"payment", p->id}, {"error", r.err().message}});
             return {};
         });
     }

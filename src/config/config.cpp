@@ -209,6 +209,8 @@ result<settings> extract(json::object doc) {
         if (!burst || !burst->is_number() || burst->to_number<double>() < 1)
             return config_error(key + ".burst", "must be at least 1");
     }
+    if (!within(get_int(doc.at("booking").get_object(), "cancel_cutoff_hours"), 0, 8784))
+        return config_error("booking.cancel_cutoff_hours", "must be 0..8784");
     const auto& pay = doc.at("payments").get_object();
     if (!within(get_int(pay, "default_fee_bps"), 0, 10'000))
         return config_error("payments.default_fee_bps", "must be 0..10000");

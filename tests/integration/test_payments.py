@@ -161,6 +161,25 @@ class PaymentsTest(MoneyCase):
         self.assertEqual(ps.transfers(self.server.data_dir, payment["id"]), [])
         self.assertError(buyer.post("/bookings/%s/confirm" % booking["id"]), 409, "INVALID_STATE")
 
+    def test_buyer_cancels_a_paid_booking_and_is_refunded(self):
+        buyer = self.member()
+        ev = bs.make_event(self.org, zones=(("Floor", 3000, 6),))
+        show_id, zone_id = bs.first_zone(ev)
+        booking, payment, _ = ps.paid_booking(self.server, buyer, self.org, event=ev)
+        ps.wait_status(lambda: buyer.booking(booking["id"]), "confirmed", what="booking")
+        self.assertError(self.member().post("/bookings/%s/cancel" % booking["id"]), 404,
+                         "NOT_FOUND")
+        r = buyer.post("/bookings/%s/cancel" % booking["id"])
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["data"]["status"], "cancelled")
+        self.assertEqual(bs.available(self.server, show_id, zone_id), 6)
+        p = ps.wait_status(lambda: buyer.get("/payments/" + payment["id"]), "refunded")
+        self.assertEqual(p["refunded"]["amount"], 3000)
+        self.assertEqual(buyer.booking(booking["id"]).json()["data"]["status"], "cancelled")
+        self.assertEqual(bs.query(self.server.data_dir, "SELECT reason, actor_id FROM refunds "
+                                                        "WHERE payment_id = ?", (payment["id"],)),
+                         [("the booking was cancelled by its buyer", buyer.user_id)])
+
     def test_bad_card_details_are_refused_on_the_page(self):
         buyer = self.member()
         _, payment, r = ps.paid_booking(self.server, buyer, self.org, card="4242 4242 4242 4241")
@@ -324,6 +343,32 @@ class PaymentsTest(MoneyCase):
         self.assertGreaterEqual(entries["meta"]["total"], 6)
         self.assertIn("payout_denied", [e["kind"] for e in entries["data"]])
         self.assertEqual(len(seller.get("/payouts").json()["data"]), 2)
+
+    def test_platform_fee_is_set_per_tenant(self):
+        path = "/admin/fees/default"
+        self.assertError(self.org.put(path, {"bps": 100}), 403, "FORBIDDEN")
+        self.assertError(self.admin.put(path, {"bps": 10001}), 422, "VALIDATION_FAILED")
+        try:
+            r = self.admin.put(path, {"bps": 250})
+            self.assertEqual(r.status, 200, r)
+            buyer = self.member()
+            _, payment, _ = ps.paid_booking(self.server, buyer, self.org, price=2500)
+            ps.wait_status(lambda: buyer.get("/payments/" + payment["id"]), "succeeded")
+            # 2.5% of 25.00 is 0.625: rounded half up to 63 cents for the platform
+            self.assertEqual(bs.query(self.server.data_dir, "SELECT fee FROM payments WHERE id = ?",
+                                      (payment["id"],)), [(63,)])
+            sale = bs.query(self.server.data_dir,
+                            "SELECT a.kind, e.amount FROM ledger_entries e JOIN ledger_transfers t "
+                            "ON t.id = e.transfer_id JOIN ledger_accounts a ON a.id = e.account_id "
+                            "WHERE t.kind = 'sale' AND t.reference = ? ORDER BY a.kind",
+                            (payment["id"],))
+            self.assertEqual(sale, [("fees_revenue", -63), ("psp_clearing", 2500),
+                                    ("seller_pending", -2437)])
+            audit = bs.query(self.server.data_dir, "SELECT actor_id FROM audit_log WHERE action = "
+                                                   "'payouts.fee_changed'")
+            self.assertIn((self.admin.user_id,), audit)
+        finally:
+            self.admin.put(path, {"bps": 1000})
 
     def test_metrics_count_money(self):
         ps.post_webhook(self.server, self.event("nobody"), ["wrong-secret-000000000000000"])
