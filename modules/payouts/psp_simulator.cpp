@@ -123,6 +123,17 @@ void queue_webhook(db::tx& t, std::string type, boost::json::object data) {
     t.schedule("psp_sim.deliver", t.now_ms(), {{"id", id}});
 }
 
+// The id already given to a merchant reference in `table`: creating twice is creating once.
+std::optional<std::string> id_for_reference(db::tx& t, std::string_view table,
+                                            const std::string& reference) {
+    auto& st = t.prepare("SELECT id FROM " + std::string(table) + " WHERE reference = ?");
+    st.bind(1, reference);
+    std::optional<std::string> id;
+    if (st.step()) id = st.text(0);
+    st.reset();
+    return id;
+}
+
 boost::json::object payment_data(const intent_row& i) {
     return {{"payment_id", i.reference},
             {"intent_id", i.id},
@@ -164,17 +175,17 @@ class simulator final : public psp_simulator {
   private:
     // ---- the merchant API --------------------------------------------------------------------
 
-    std::optional<response> refuse_unauthorized(const request& req) const {
+    // The merchant's key checked and the body parsed, or the answer that refuses the call.
+    result<boost::json::value> authorized_body(const request& req) const {
         const auto auth = req.header("Authorization");
-        if (auth.size() > 7 && crypto::constant_time_equal(auth.substr(7), o_.api_key) &&
-            auth.substr(0, 7) == "Bearer ")
-            return std::nullopt;
-        return response::fail(error::unauthenticated("invalid API key"), req.request_id);
+        if (auth.size() <= 7 || auth.substr(0, 7) != "Bearer " ||
+            !crypto::constant_time_equal(auth.substr(7), o_.api_key))
+            return error::unauthenticated("invalid API key");
+        return req.json();
     }
 
     awaitable<response> create_intent(request& req) {
-        if (auto no = refuse_unauthorized(req)) co_return *no;
-        auto body = req.json();
+        auto body = authorized_body(req);
         if (!body.ok()) co_return response::fail(body.err(), req.request_id);
         json::fields f(*body);
         auto reference = f.required_string("reference", 1, 100);
@@ -203,8 +214,7 @@ class simulator final : public psp_simulator {
     }
 
     awaitable<response> create_refund(request& req) {
-        if (auto no = refuse_unauthorized(req)) co_return *no;
-        auto body = req.json();
+        auto body = authorized_body(req);
         if (!body.ok()) co_return response::fail(body.err(), req.request_id);
         json::fields f(*body);
         auto intent_id = f.required_string("intent_id", 1, 100);
@@ -214,14 +224,7 @@ class simulator final : public psp_simulator {
         auto w = co_await ctx_.db.writer().write<std::string>(
             [intent_id = *intent_id, ref = *reference,
              amount = *amount](db::tx& t) -> result<std::string> {
-                auto& seen = t.prepare("SELECT id FROM psp_sim_refunds WHERE reference = ?");
-                seen.bind(1, ref);
-                if (seen.step()) {
-                    std::string id = seen.text(0);
-                    seen.reset();
-                    return id;
-                }
-                seen.reset();
+                if (auto seen = id_for_reference(t, "psp_sim_refunds", ref)) return *seen;
                 auto i = find_intent(t.conn(), "id = ?", intent_id);
                 if (!i || i->status != "succeeded") return error::not_found("no such charge");
                 if (i->refunded + amount > i->amount)
@@ -248,8 +251,7 @@ class simulator final : public psp_simulator {
     }
 
     awaitable<response> create_payout(request& req) {
-        if (auto no = refuse_unauthorized(req)) co_return *no;
-        auto body = req.json();
+        auto body = authorized_body(req);
         if (!body.ok()) co_return response::fail(body.err(), req.request_id);
         json::fields f(*body);
         auto reference = f.required_string("reference", 1, 100);
@@ -259,14 +261,7 @@ class simulator final : public psp_simulator {
         auto w = co_await ctx_.db.writer().write<std::string>(
             [ref = *reference, amount = *amount,
              currency = *currency](db::tx& t) -> result<std::string> {
-                auto& seen = t.prepare("SELECT id FROM psp_sim_payouts WHERE reference = ?");
-                seen.bind(1, ref);
-                if (seen.step()) {
-                    std::string id = seen.text(0);
-                    seen.reset();
-                    return id;
-                }
-                seen.reset();
+                if (auto seen = id_for_reference(t, "psp_sim_payouts", ref)) return *seen;
                 const std::string id = new_id("po");
                 t.prepare(
                      "INSERT INTO psp_sim_payouts (id, reference, amount, currency, created_ms) "

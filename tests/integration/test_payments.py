@@ -370,6 +370,15 @@ class PaymentsTest(MoneyCase):
         finally:
             self.admin.put(path, {"bps": 1000})
 
+    def test_the_simulated_psp_wants_its_api_key(self):
+        body = {"reference": "x", "amount": 100, "currency": "USD", "return_url": "http://x/"}
+        for auth in (None, "Bearer wrong-key", "Basic abc"):
+            h = {"Authorization": auth} if auth else {}
+            r = self.server.post_json("/psp/v1/intents", body, headers=h)
+            self.assertEqual(r.status, 401, (auth, r))
+        self.assertEqual(bs.query(self.server.data_dir, "SELECT COUNT(*) FROM psp_sim_intents "
+                                                        "WHERE reference = 'x'"), [(0,)])
+
     def test_metrics_count_money(self):
         ps.post_webhook(self.server, self.event("nobody"), ["wrong-secret-000000000000000"])
         text = self.server.get("/metrics").body.decode()
