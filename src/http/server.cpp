@@ -144,6 +144,166 @@ bool server_owned(std::string_view name) {
     }
 }
 
+// A request head the server parses itself: complete in the buffer, HTTP/1.0 or 1.1, printable
+// ASCII only, no obs-fold, no Transfer-Encoding, at most one Content-Length. Anything else (and
+// a head not yet complete) goes to Beast's parser, which reads, validates and refuses it exactly
+// as before; this only spares the common request the parser's allocations and an extra trip
+// through the scheduler.
+struct simple_head {
+    static constexpr std::size_t max_fields = 32;
+    std::string_view method;
+    std::string_view target;
+    std::array<std::pair<std::string_view, std::string_view>, max_fields> fields;
+    std::size_t field_count = 0;
+    std::size_t head_len = 0;  // up to and including the empty line
+    std::size_t body_len = 0;
+    unsigned version = 11;
+    bool keep_alive = true;
+};
+
+bool is_tchar(unsigned char c) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+    switch (c) {
+        case '!':
+        case '#':
+        case '$':
+        case '%':
+        case '&':
+        case '\'':
+        case '*':
+        case '+':
+        case '-':
+        case '.':
+        case '^':
+        case '_':
+        case '`':
+        case '|':
+        case '~':
+            return true;
+        default:
+            return false;
+    }
+}
+
+// Whether the comma-separated token list `list` holds `token` (case-insensitive).
+bool has_token(std::string_view list, std::string_view token) {
+    while (!list.empty()) {
+        const auto comma = list.find(',');
+        auto item = list.substr(0, comma);
+        while (!item.empty() && (item.front() == ' ' || item.front() == '\t'))
+            item.remove_prefix(1);
+        while (!item.empty() && (item.back() == ' ' || item.back() == '\t'))
+            item.remove_suffix(1);
+        if (iequals(item, token)) return true;
+        if (comma == std::string_view::npos) break;
+        list.remove_prefix(comma + 1);
+    }
+    return false;
+}
+
+bool parse_simple_head(std::string_view data, std::size_t header_limit, std::size_t body_limit,
+                       simple_head& h) {
+    const auto blank = data.find("\r\n\r\n");
+    if (blank == std::string_view::npos) return false;
+    h.head_len = blank + 4;
+    if (h.head_len > header_limit) return false;
+    const std::string_view head = data.substr(0, blank + 2);  // every line ends with CRLF
+    std::size_t eol = head.find("\r\n");
+    const std::string_view line = head.substr(0, eol);
+    const auto sp1 = line.find(' ');
+    if (sp1 == 0 || sp1 == std::string_view::npos) return false;
+    const auto sp2 = line.find(' ', sp1 + 1);
+    if (sp2 == std::string_view::npos || sp2 == sp1 + 1) return false;
+    h.method = line.substr(0, sp1);
+    for (char c : h.method)
+        if (c < 'A' || c > 'Z') return false;
+    h.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+    for (char c : h.target)
+        if (c <= 0x20 || c >= 0x7f) return false;
+    const auto ver = line.substr(sp2 + 1);
+    if (ver == "HTTP/1.1") {
+        h.version = 11;
+    } else if (ver == "HTTP/1.0") {
+        h.version = 10;
+    } else {
+        return false;
+    }
+    bool has_length = false;
+    std::string_view connection;
+    bool has_connection = false;
+    h.field_count = 0;
+    h.body_len = 0;
+    for (std::size_t pos = eol + 2; pos < head.size(); pos = eol + 2) {
+        eol = head.find("\r\n", pos);
+        const std::string_view field = head.substr(pos, eol - pos);
+        const auto colon = field.find(':');
+        if (colon == 0 || colon == std::string_view::npos) return false;  // also obs-fold
+        const std::string_view name = field.substr(0, colon);
+        for (char c : name)
+            if (!is_tchar(static_cast<unsigned char>(c))) return false;
+        std::string_view value = field.substr(colon + 1);
+        for (char c : value)
+            if (c != '\t' && (c < 0x20 || c >= 0x7f)) return false;
+        while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+            value.remove_prefix(1);
+        while (!value.empty() && (value.back() == ' ' || value.back() == '\t'))
+            value.remove_suffix(1);
+        if (h.field_count == simple_head::max_fields) return false;
+        h.fields[h.field_count++] = {name, value};
+        if (iequals(name, "Transfer-Encoding")) return false;
+        if (iequals(name, "Content-Length")) {
+            if (has_length || value.empty() || value.size() > 18) return false;
+            has_length = true;
+            for (char c : value) {
+                if (c < '0' || c > '9') return false;
+                h.body_len = h.body_len * 10 + static_cast<std::size_t>(c - '0');
+            }
+            if (h.body_len > body_limit) return false;
+        } else if (iequals(name, "Connection")) {
+            if (has_connection) return false;
+            has_connection = true;
+            connection = value;
+        }
+    }
+    h.keep_alive =
+        h.version == 11 ? !has_token(connection, "close") : has_token(connection, "keep-alive");
+    return true;
+}
+
+// A target made of these characters, starting with one '/' (not two), is an origin-form path
+// needing no decoding; anything else goes through Boost.URL.
+bool is_plain_path(std::string_view t) {
+    if (t.empty() || t[0] != '/' || (t.size() > 1 && t[1] == '/')) return false;
+    for (char c : t) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '/' || c == '-' || c == '.' || c == '_' ||
+                        c == '~';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+// Fills req from a simple head (its views point into the connection's buffer); false if the
+// target is unusable.
+bool to_request(const simple_head& h, request& req) {
+    req.method_name.assign(h.method);
+    req.method = method_from_string(req.method_name);
+    req.target.assign(h.target);
+    if (is_plain_path(req.target)) {
+        req.path = req.target;
+    } else {
+        auto url = boost::urls::parse_origin_form(req.target);
+        if (!url) return false;
+        req.path = url->path();
+        if (req.path.empty()) req.path = "/";
+        req.query = std::string(url->encoded_query());
+    }
+    req.headers.reserve(h.field_count);
+    for (std::size_t i = 0; i < h.field_count; ++i)
+        req.headers.emplace_back(std::string(h.fields[i].first), std::string(h.fields[i].second));
+    return true;
+}
+
 void append_decimal(std::string& out, std::size_t v) {
     char digits[24];
     auto [end, ec] = std::to_chars(std::begin(digits), std::end(digits), v);
@@ -269,57 +429,83 @@ struct server::impl {
                 if (ec) co_return;
                 buffer.commit(n);
             }
-            bhttp::request_parser<bhttp::string_body> parser;
-            parser.header_limit(static_cast<std::uint32_t>(opts.header_limit_bytes));
-            parser.body_limit(opts.body_limit_bytes);
             expires_after(st, opts.read_timeout);
-            // The head first: until it is in, a shutdown may cut the connection (drain()).
-            st.reading = true;
-            auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, nothrow);
-            st.reading = false;
-            if (!ec && !parser.is_done()) {
-                auto [body_ec, body_n] =
-                    co_await bhttp::async_read(stream, buffer, parser, nothrow);
-                ec = body_ec;
-            }
-            st.deadline = no_deadline;  // a handler may take as long as it needs
             request req;
             req.secure = is_tls;
             req.remote_address = remote;
-            if (ec) {
-                if (is_disconnect(ec) && ec != bhttp::error::end_of_stream) co_return;
-                if (ec == bhttp::error::end_of_stream) co_return;
-                error e = ec == bhttp::error::body_limit ? error::payload_too_large()
-                          : ec == bhttp::error::header_limit
-                              ? error{431, "BAD_REQUEST", "request headers too large"}
-                              : error::bad_request("malformed HTTP request");
-                response res = d.refuse(e, req);
-                co_await send(stream, st, head_buf, d, req, res, 11, false, false,
-                              opts.read_timeout);
-                co_return;
+            unsigned version = 11;
+            bool keep_alive_asked = false;
+            bool target_ok = false;
+            simple_head sh;
+            const auto* data = static_cast<const char*>(buffer.data().data());
+            if (parse_simple_head(std::string_view(data, buffer.size()), opts.header_limit_bytes,
+                                  opts.body_limit_bytes, sh)) {
+                version = sh.version;
+                keep_alive_asked = sh.keep_alive;
+                target_ok = to_request(sh, req);  // copies out of the buffer before it changes
+                const std::size_t total = sh.head_len + sh.body_len;
+                while (buffer.size() < total) {
+                    auto [ec, n] = co_await stream.async_read_some(
+                        buffer.prepare(std::max<std::size_t>(total - buffer.size(), 8192)),
+                        nothrow);
+                    if (ec) co_return;  // gone, or cut off by the read timeout
+                    buffer.commit(n);
+                }
+                req.body.assign(static_cast<const char*>(buffer.data().data()) + sh.head_len,
+                                sh.body_len);
+                buffer.consume(total);
+                st.deadline = no_deadline;  // a handler may take as long as it needs
+            } else {
+                bhttp::request_parser<bhttp::string_body> parser;
+                parser.header_limit(static_cast<std::uint32_t>(opts.header_limit_bytes));
+                parser.body_limit(opts.body_limit_bytes);
+                // The head first: until it is in, a shutdown may cut the connection (drain()).
+                st.reading = true;
+                auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, nothrow);
+                st.reading = false;
+                if (!ec && !parser.is_done()) {
+                    auto [body_ec, body_n] =
+                        co_await bhttp::async_read(stream, buffer, parser, nothrow);
+                    ec = body_ec;
+                }
+                st.deadline = no_deadline;  // a handler may take as long as it needs
+                if (ec) {
+                    if (is_disconnect(ec) && ec != bhttp::error::end_of_stream) co_return;
+                    if (ec == bhttp::error::end_of_stream) co_return;
+                    error e = ec == bhttp::error::body_limit ? error::payload_too_large()
+                              : ec == bhttp::error::header_limit
+                                  ? error{431, "BAD_REQUEST", "request headers too large"}
+                                  : error::bad_request("malformed HTTP request");
+                    response res = d.refuse(e, req);
+                    co_await send(stream, st, head_buf, d, req, res, 11, false, false,
+                                  opts.read_timeout);
+                    co_return;
+                }
+                auto& msg = parser.get();
+                // Request smuggling guard: never guess which length framing the sender meant.
+                if (msg.count(bhttp::field::content_length) &&
+                    msg.count(bhttp::field::transfer_encoding)) {
+                    response res = d.refuse(
+                        error::bad_request("Content-Length and Transfer-Encoding together"), req);
+                    co_await send(stream, st, head_buf, d, req, res, msg.version(), false, false,
+                                  opts.read_timeout);
+                    co_return;
+                }
+                // A request whose Transfer-Encoding does not end in chunked has no knowable
+                // length (RFC 9112 6.3): refuse it and close rather than read what follows as a
+                // request.
+                if (msg.count(bhttp::field::transfer_encoding) && !msg.chunked()) {
+                    response res = d.refuse(
+                        error::bad_request("Transfer-Encoding must end with chunked"), req);
+                    co_await send(stream, st, head_buf, d, req, res, msg.version(), false, false,
+                                  opts.read_timeout);
+                    co_return;
+                }
+                version = msg.version();
+                keep_alive_asked = msg.keep_alive();
+                target_ok = to_request(msg, req);
             }
-            auto& msg = parser.get();
-            // Request smuggling guard: never guess which length framing the sender meant.
-            if (msg.count(bhttp::field::content_length) &&
-                msg.count(bhttp::field::transfer_encoding)) {
-                response res = d.refuse(
-                    error::bad_request("Content-Length and Transfer-Encoding together"), req);
-                co_await send(stream, st, head_buf, d, req, res, msg.version(), false, false,
-                              opts.read_timeout);
-                co_return;
-            }
-            // A request whose Transfer-Encoding does not end in chunked has no knowable length
-            // (RFC 9112 6.3): refuse it and close rather than read what follows as a request.
-            if (msg.count(bhttp::field::transfer_encoding) && !msg.chunked()) {
-                response res =
-                    d.refuse(error::bad_request("Transfer-Encoding must end with chunked"), req);
-                co_await send(stream, st, head_buf, d, req, res, msg.version(), false, false,
-                              opts.read_timeout);
-                co_return;
-            }
-            const unsigned version = msg.version();
-            const bool keep_alive_asked = msg.keep_alive();
-            if (!to_request(msg, req)) {
+            if (!target_ok) {
                 response res = d.refuse(error::bad_request("malformed request target"), req);
                 co_await send(stream, st, head_buf, d, req, res, version, false, false,
                               opts.read_timeout);
