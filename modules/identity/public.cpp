@@ -40,6 +40,12 @@ tenant_query::tenant_query(db::connection& c, std::string_view tenant_id, std::s
     stmt_->bind(1, tenant_id);
 }
 
+std::optional<std::string> email_of(db::connection& c, std::string_view user_id) {
+    auto u = find_user_by_id(c, user_id);
+    if (!u) return std::nullopt;
+    return u->email;
+}
+
 std::string ensure_user(db::database& d, std::string_view email, std::string_view display_name,
                         std::string_view password, const std::vector<std::string>& roles) {
     user u;

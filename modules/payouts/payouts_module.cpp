@@ -416,7 +416,7 @@ class payouts_module final : public module {
                 {.reference = p.id,
                  .amount = p.amount,
                  .currency = p.currency,
-                 .return_url = ctx_.public_url() + p.return_path.substr(1) + "?payment_id=" + p.id +
+                 .return_url = buyer_origin(req) + p.return_path.substr(1) + "?payment_id=" + p.id +
                                "&booking_id=" + p.booking_id,
                  .description = "Souk booking " + p.booking_id});
             if (!i.ok()) {
@@ -442,6 +442,31 @@ class payouts_module final : public module {
             p.checkout_url = i->checkout_url;
         }
         co_return response::ok(to_json(p), w->created ? 201 : 200);
+    }
+
+    // Where the buyer's browser reached us (the listener's scheme, the Host it sent), so that the
+    // checkout returns to the same origin and its session cookie; only names of this server
+    // are taken, anything else gets the public URL.
+    std::string buyer_origin(const request& req) const {
+        const std::string fallback = ctx_.public_url();
+        const auto host = req.header("Host");
+        if (host.empty() || host.size() > 255 ||
+            host.find_first_not_of(
+                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") !=
+                std::string_view::npos)
+            return fallback;
+        const auto name = host.front() == '[' ? host.substr(0, host.find(']') + 1)
+                                              : host.substr(0, host.find(':'));
+        const auto known = [&](std::string_view n) {
+            if (n == "localhost" || n == "127.0.0.1" || n == "[::1]" || n == ctx_.cfg.server.host)
+                return true;
+            const auto at = fallback.find("://");
+            const auto rest = at == std::string::npos ? std::string_view{}
+                                                      : std::string_view(fallback).substr(at + 3);
+            return rest.substr(0, rest.find_first_of(":/")) == n;
+        };
+        if (!known(name)) return fallback;
+        return std::string(req.secure ? "https://" : "http://") + std::string(host) + "/";
     }
 
     awaitable<std::optional<payment_row>> visible_payment(const request& req) {
@@ -966,16 +991,23 @@ class payouts_module final : public module {
         struct listing {
             std::vector<payout_row> rows;
             std::int64_t total = 0;
+            std::vector<std::string> emails;
         };
         auto r = co_await ctx_.db.read<listing>(
             [where, key, page, per_page](db::connection& c) -> result<listing> {
-                return listing{list_payouts(c, where, key, per_page, (page - 1) * per_page),
-                               count_payouts(c, where, key)};
+                listing l{list_payouts(c, where, key, per_page, (page - 1) * per_page),
+                          count_payouts(c, where, key)};
+                for (const auto& p : l.rows)
+                    l.emails.push_back(identity::email_of(c, p.user_id).value_or(""));
+                return l;
             });
         if (!r.ok()) co_return fail(req, r.err());
         boost::json::array items;
-        for (const auto& p : r->rows)
-            items.push_back(to_json(p));
+        for (std::size_t i = 0; i < r->rows.size(); ++i) {
+            auto o = to_json(r->rows[i]);
+            o["user_email"] = r->emails[i];
+            items.push_back(std::move(o));
+        }
         co_return response::list(items, page, per_page, r->total);
     }
 

@@ -2,6 +2,7 @@
 #include "psp_simulator.hpp"
 
 #include <boost/json.hpp>
+#include <boost/url/parse.hpp>
 #include <souk/core/crypto.hpp>
 #include <souk/core/random.hpp>
 #include <souk/http/client.hpp>
@@ -207,10 +208,10 @@ class simulator final : public psp_simulator {
                 return i;
             });
         if (!w.ok()) co_return response::fail(w.err(), req.request_id);
-        co_return provider_json(
-            boost::json::object{{"id", w->id},
-                                {"status", w->status},
-                                {"checkout_url", o_.public_url() + "psp/checkout/" + w->id}});
+        co_return provider_json(boost::json::object{
+            {"id", w->id},
+            {"status", w->status},
+            {"checkout_url", origin_of(w->return_url) + "psp/checkout/" + w->id}});
     }
 
     awaitable<response> create_refund(request& req) {
@@ -277,6 +278,15 @@ class simulator final : public psp_simulator {
             });
         if (!w.ok()) co_return response::fail(w.err(), req.request_id);
         co_return provider_json(boost::json::object{{"id", *w}, {"status", "in_transit"}});
+    }
+
+    // The checkout page is served where the merchant's buyer already is (this very server): the
+    // origin of the return URL, else our public URL.
+    std::string origin_of(const std::string& return_url) const {
+        auto u = boost::urls::parse_absolute_uri(return_url);
+        if (!u || (u->scheme() != "http" && u->scheme() != "https") || !u->has_authority())
+            return o_.public_url();
+        return std::string(u->scheme()) + "://" + std::string(u->encoded_host_and_port()) + "/";
     }
 
     // ---- the hosted checkout page ------------------------------------------------------------

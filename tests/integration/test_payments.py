@@ -146,6 +146,31 @@ class PaymentsTest(MoneyCase):
         self.assertEqual(buyer.post("/bookings/%s/cancel" % cancelled["id"]).status, 200)
         self.assertError(ps.start_payment(buyer, cancelled["id"]), 409, "INVALID_STATE")
 
+    def test_checkout_returns_to_the_origin_the_buyer_used(self):
+        buyer = self.member()
+        ev = bs.make_event(self.org, zones=(("Floor", 1200, 10),))
+        show_id, zone_id = bs.first_zone(ev)
+        port = self.server.http_port
+        # The name this server answers to: its own origin; another name: the public URL (which
+        # the test server has on 127.0.0.1, HTTPS).
+        cases = (("localhost:%d" % port, "http://localhost:%d" % port),
+                 ("evil.example", None))
+        for host, origin in cases:
+            with self.subTest(host):
+                booking = buyer.reserve(show_id, zone_id).json()["data"]
+                r = buyer.post("/payments", {"booking_id": booking["id"]},
+                               headers={"Idempotency-Key": bs.unique("k"), "Host": host})
+                self.assertEqual(r.status, 201, r)
+                url = urllib.parse.urlsplit(r.json()["data"]["checkout_url"])
+                if origin:
+                    self.assertEqual("%s://%s" % (url.scheme, url.netloc), origin)
+                else:
+                    self.assertEqual(url.hostname, "127.0.0.1")
+                self.assertTrue(url.path.startswith("/psp/checkout/"), url)
+                back = urllib.parse.urlsplit(ps.pay(self.server, url.geturl()).header("Location"))
+                self.assertEqual((back.scheme, back.netloc, back.path),
+                                 (url.scheme, url.netloc, "/checkout/return"))
+
     def test_declined_card_releases_the_seats(self):
         buyer = self.member()
         ev = bs.make_event(self.org, zones=(("Floor", 4000, 5),))
@@ -312,6 +337,9 @@ class PaymentsTest(MoneyCase):
 
         listed = self.admin.get("/admin/payouts?status=pending_approval").json()["data"]
         self.assertIn(first["id"], [p["id"] for p in listed])
+        mine = next(p for p in listed if p["id"] == first["id"])
+        self.assertEqual(mine["user_id"], seller.user_id)
+        self.assertTrue(mine["user_email"].endswith("@example.org"), mine)
         self.assertIn("souk_payouts_pending_approval", self.server.get("/metrics").body.decode())
         deny = "/admin/payouts/%s/deny" % first["id"]
         self.assertError(seller.post(deny, {"reason": "no"}), 403, "FORBIDDEN")

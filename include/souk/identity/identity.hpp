@@ -2,6 +2,7 @@
 // The identity module's public face: who is calling, roles, ownership, tenant scoping, and the
 // module factory. Other modules include this header, never modules/identity/.
 #include <memory>
+#include <optional>
 #include <souk/config/config.hpp>
 #include <souk/db/connection.hpp>
 #include <souk/db/database.hpp>
@@ -42,6 +43,9 @@ class tenant_query {
 };
 
 std::unique_ptr<module> make_module(context& ctx);
+
+// A user's e-mail address (for staff screens that name accounts); nullopt for an unknown id.
+std::optional<std::string> email_of(db::connection& c, std::string_view user_id);
 
 // Creates a verified account unless the e-mail is taken (demo data); returns the user's id.
 std::string ensure_user(db::database& d, std::string_view email, std::string_view display_name,
