@@ -109,6 +109,8 @@ class CheckoutCrashTest(unittest.TestCase):
         self.assertEqual(again.json()["data"]["id"], payment["id"])
         self.assertEqual(ps.pay(self.server, again.json()["data"]["checkout_url"]).status, 303)
         ps.wait_status(lambda: buyer.booking(booking["id"]), "confirmed", timeout=60)
+        wait_until(lambda: self.one("SELECT state FROM checkout_sagas WHERE payment_id = ?",
+                                    (payment["id"],)) == "completed", 60, what="the last saga")
         paid.append((booking, payment))
 
         for booking, payment in paid:
