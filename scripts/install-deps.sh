@@ -30,3 +30,20 @@ if ((${#missing[@]})); then
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# promtool checks the alert rules (config/alerts/). It ships in Debian's prometheus package, which
+# would also install a server; only the tool is unpacked, into .tools/bin.
+if ! command -v promtool >/dev/null && [[ ! -x "$root/.tools/bin/promtool" ]]; then
+  echo "unpacking promtool from Debian's prometheus package"
+  tmp=$(mktemp -d)
+  if ! (cd "$tmp" && apt-get download -qq prometheus 2>/dev/null); then
+    sudo_cmd=()
+    [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+    "${sudo_cmd[@]}" apt-get update -qq
+    (cd "$tmp" && apt-get download -qq prometheus 2>/dev/null)
+  fi
+  dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/unpacked"
+  mkdir -p "$root/.tools/bin"
+  cp "$tmp/unpacked/usr/bin/promtool" "$root/.tools/bin/promtool"
+  rm -rf "$tmp"
+fi
