@@ -3,6 +3,7 @@
 // transport checks (413/415), access, the route's middleware chain, errors to the envelope,
 // security headers, metrics and one log line per request.
 #include <boost/asio/awaitable.hpp>
+#include <optional>
 #include <souk/http/router.hpp>
 
 #include "http/static_files.hpp"
@@ -32,7 +33,9 @@ class dispatcher {
     static void append_standard_headers(std::string& out, const request& req, const response& res);
 
   private:
-    boost::asio::awaitable<response> route_request(request& req);
+    // Routing, transport checks and access: the response when the request ends here, nullopt
+    // when req.route's chain is to run.
+    std::optional<response> check_request(request& req);
     void finish(request& req, response& res, const route* r, double seconds);
 
     const router& router_;

@@ -29,6 +29,8 @@ constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
+struct reaper;
+
 // Per-connection state shared with the drain logic; touched only on the connection's thread.
 struct connection_state {
     bool idle = false;     // waiting for the first byte of a request
@@ -37,6 +39,7 @@ struct connection_state {
     tcp::socket* socket = nullptr;
     // When the current read or write must have finished; checked by the io thread's reaper.
     std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+    const reaper* owner = nullptr;
     connection_state* prev = nullptr;  // the reaper's list (its io thread only)
     connection_state* next = nullptr;
 };
@@ -48,10 +51,14 @@ struct reaper {
     asio::steady_timer timer;
     std::chrono::milliseconds period;
     connection_state* head = nullptr;
+    // The time of the last sweep: deadlines are set from it, a period late, so that setting one
+    // reads no clock and a timeout fires between one and two periods after it is due.
+    std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now();
 
     reaper(asio::io_context& io, std::chrono::milliseconds p) : timer(io), period(p) {}
 
     void add(connection_state* st) {
+        st->owner = this;
         st->next = head;
         if (head) head->prev = st;
         head = st;
@@ -68,7 +75,8 @@ struct reaper {
         timer.expires_after(period);
         timer.async_wait([this](const boost::system::error_code& ec) {
             if (ec) return;
-            sweep(std::chrono::steady_clock::now());
+            now = std::chrono::steady_clock::now();
+            sweep(now);
             start();
         });
     }
@@ -86,7 +94,7 @@ struct reaper {
 constexpr auto no_deadline = std::chrono::steady_clock::time_point::max();
 
 void expires_after(connection_state& st, std::chrono::milliseconds timeout) {
-    st.deadline = std::chrono::steady_clock::now() + timeout;
+    st.deadline = st.owner->now + st.owner->period + timeout;
 }
 
 bool is_disconnect(const boost::system::error_code& ec) {
@@ -610,7 +618,7 @@ server::~server() = default;
 
 void server::start() {
     auto& s = *impl_;
-    // Timeouts are enforced to within a tenth of the shortest one (10-250 ms).
+    // Timeouts are enforced to within a fifth of the shortest one (20-500 ms late at most).
     const auto period = std::clamp(std::min(s.opts.read_timeout, s.opts.idle_timeout) / 10,
                                    std::chrono::milliseconds(10), std::chrono::milliseconds(250));
     for (auto* io : s.ios) {
