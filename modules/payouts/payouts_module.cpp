@@ -728,13 +728,23 @@ class payouts_module final : public module {
         });
     }
 
+    // The hold ran out unpaid: the saga ends and the PSP is told to stop the intent (a payment
+    // already on its way still arrives, and is refunded).
     awaitable<status> on_booking_expired(const bus::event& e) {
         const auto booking_id = str(e.payload.as_object(), "booking_id");
-        co_return co_await saga_write([booking_id](db::tx& t, tally& out) -> status {
+        auto stepped = co_await saga_write([booking_id](db::tx& t, tally& out) -> status {
             if (auto payment_id = saga_of_booking(t.conn(), booking_id))
                 saga_step(t, out, *payment_id, "expired");
             return {};
         });
+        if (!stepped.ok()) co_return stepped;
+        auto p = co_await ctx_.db.read<std::optional<payment_row>>(
+            [booking_id](db::connection& c) -> result<std::optional<payment_row>> {
+                return live_payment_of_booking(c, booking_id);
+            });
+        if (!p.ok()) co_return p.err();
+        if (!*p || (*p)->status != "pending" || !(*p)->psp_intent_id) co_return status{};
+        co_return co_await psp_->cancel_intent(*(*p)->psp_intent_id);
     }
 
     // A cancelled booking: a declined payment's saga ends (seats released); a paid booking

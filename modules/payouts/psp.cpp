@@ -37,6 +37,12 @@ class http_psp final : public psp_adapter {
             {{"intent_id", intent_id}, {"reference", reference}, {"amount", amount}}));
     }
 
+    asio::awaitable<status> cancel_intent(std::string intent_id) override {
+        auto r = co_await call("v1/intents/" + intent_id + "/cancel", {});
+        if (!r.ok()) co_return r.err();
+        co_return status{};
+    }
+
     asio::awaitable<result<std::string>> payout(std::string reference, std::int64_t amount,
                                                 std::string currency,
                                                 std::string seller_id) override {

@@ -32,6 +32,10 @@ class psp_adapter {
     virtual boost::asio::awaitable<result<std::string>> refund(std::string intent_id,
                                                                std::string reference,
                                                                std::int64_t amount) = 0;
+    // Stops an intent that was never paid (the hold ran out): the provider answers with a
+    // payment.failed webhook. An intent already charged or being charged is left alone (ok):
+    // its success arrives and is refunded.
+    virtual boost::asio::awaitable<status> cancel_intent(std::string intent_id) = 0;
     // Sends money to a seller; returns the provider's payout id. Completion arrives as a webhook.
     virtual boost::asio::awaitable<result<std::string>> payout(std::string reference,
                                                                std::int64_t amount,

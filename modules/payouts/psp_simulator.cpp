@@ -158,6 +158,9 @@ class simulator final : public psp_simulator {
         };
         r.post("/psp/v1/intents", {.summary = "Simulated PSP: create a payment intent"},
                bind(&simulator::create_intent));
+        r.post("/psp/v1/intents/{id}/cancel",
+               {.summary = "Simulated PSP: cancel an intent not paid yet"},
+               bind(&simulator::cancel_intent));
         r.post("/psp/v1/refunds", {.summary = "Simulated PSP: refund a charge"},
                bind(&simulator::create_refund));
         r.post("/psp/v1/payouts", {.summary = "Simulated PSP: pay a seller out"},
@@ -212,6 +215,29 @@ class simulator final : public psp_simulator {
             {"id", w->id},
             {"status", w->status},
             {"checkout_url", origin_of(w->return_url) + "psp/checkout/" + w->id}});
+    }
+
+    // An intent still waiting for its card fails (webhook payment.failed, reason "canceled");
+    // one already charged or being charged is answered as it is.
+    awaitable<response> cancel_intent(request& req) {
+        auto body = authorized_body(req);
+        if (!body.ok()) co_return response::fail(body.err(), req.request_id);
+        auto w = co_await ctx_.db.writer().write<intent_row>([id = std::string(req.param("id"))](
+                                                                 db::tx& t) -> result<intent_row> {
+            auto i = find_intent(t.conn(), "id = ?", id);
+            if (!i) return error::not_found("no such intent");
+            if (i->status != "requires_payment") return *i;
+            t.prepare("UPDATE psp_sim_intents SET status = 'failed', updated_ms = ? WHERE id = ?")
+                .bind_all(t.now_ms(), id)
+                .run();
+            i->status = "failed";
+            auto data = payment_data(*i);
+            data["reason"] = "canceled";
+            queue_webhook(t, "payment.failed", std::move(data));
+            return *i;
+        });
+        if (!w.ok()) co_return response::fail(w.err(), req.request_id);
+        co_return provider_json({{"id", w->id}, {"status", w->status}});
     }
 
     awaitable<response> create_refund(request& req) {

@@ -465,6 +465,29 @@ class LatePaymentTest(MoneyCase):
                                         (payment["id"],))
         self.assertEqual((charges, refunded), (1, 2000))
 
+    def test_an_unpaid_payment_fails_when_the_hold_runs_out(self):
+        buyer = self.member()
+        ev = bs.make_event(self.org, zones=(("Floor", 2000, 3),))
+        booking = buyer.reserve(*bs.first_zone(ev)).json()["data"]
+        payment = ps.start_payment(buyer, booking["id"]).json()["data"]
+        ps.wait_status(lambda: buyer.booking(booking["id"]), "expired", what="booking")
+        ps.wait_status(lambda: buyer.get("/payments/" + payment["id"]), "failed",
+                       what="payment timed out")
+        wait_until(lambda: self.saga(payment["id"])[0] == "expired", 15, what="saga expired")
+        # The PSP no longer takes the card: nothing is charged.
+        page = self.server.get(ps.path_of(payment["checkout_url"]))
+        self.assertNotIn(b"card_number", page.body)
+        form = urllib.parse.urlencode({"card_number": ps.CARD_OK, "expiry": "12/34",
+                                       "cvc": "123"})
+        r = self.server.request("POST", ps.path_of(payment["checkout_url"]), body=form,
+                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(r.status, 303, r)
+        self.assertIn("result=failed", r.header("Location"))
+        self.assertEqual(bs.query(self.server.data_dir, "SELECT charges FROM psp_sim_intents "
+                                                        "WHERE reference = ?", (payment["id"],)),
+                         [(0,)])
+        self.assertEqual(ps.transfers(self.server.data_dir, payment["id"]), [])
+
     def test_paying_an_expired_hold_is_refused(self):
         buyer = self.member()
         ev = bs.make_event(self.org, zones=(("Floor", 2000, 3),))
