@@ -368,9 +368,19 @@ asio::awaitable<bool> send(Stream& stream, connection_state& st, std::string& he
     expires_after(st, timeout);
     boost::system::error_code ec;
     if constexpr (std::is_same_v<Stream, tcp::socket>) {
-        // One sendmsg with two iovecs.
-        const std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(body)};
-        std::tie(ec, std::ignore) = co_await asio::async_write(stream, bufs, nothrow);
+        // One sendmsg with two iovecs, tried at once (the socket is non-blocking): a response
+        // that fits in the socket's buffer is sent without a trip through the scheduler; the
+        // rest, if any, is written asynchronously.
+        std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(body)};
+        const std::size_t total = head.size() + body.size();
+        const std::size_t sent = stream.send(bufs, 0, ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
+        if (!ec && sent < total) {
+            const std::size_t in_head = std::min(sent, head.size());
+            bufs[0] = asio::buffer(head) + in_head;
+            bufs[1] = asio::buffer(body) + (sent - in_head);
+            std::tie(ec, std::ignore) = co_await asio::async_write(stream, bufs, nothrow);
+        }
     } else if (head.size() + body.size() <= 16 * 1024) {
         // TLS: one record. (Beast's flat_stream stops at an empty leading buffer, which a
         // partly written sequence of two buffers can start with: no buffer sequences here.)
@@ -557,6 +567,7 @@ struct server::impl {
                 }
             } else {
                 tcp::socket stream(std::move(socket));
+                stream.non_blocking(true);  // for send()'s first attempt
                 st->socket = &stream;
                 co_await serve(stream, false, *st);
                 boost::system::error_code ignored;
