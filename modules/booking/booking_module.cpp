@@ -796,7 +796,9 @@ class booking_module final : public module {
         if (!outcome.ok()) {
             // A retry of a request that took effect can be refused from memory (its own seats
             // sold the zone out, or count against the caller's limit): its stored answer wins.
-            if (outcome.err().status == 409) {
+            // Only keys that may have a stored answer are looked up: a sold-out rush of fresh
+            // requests is answered from memory alone.
+            if (outcome.err().status == 409 && reserve_keys_.may_have(ticket)) {
                 auto stored = co_await ctx_.db.read<std::optional<http::stored_response>>(
                     [ticket,
                      now](db::connection& c) -> result<std::optional<http::stored_response>> {
@@ -806,10 +808,10 @@ class booking_module final : public module {
                     req.idempotency->recorded = true;
                     co_return http::idempotency_replay(**stored, ticket, req.request_id);
                 }
-                // A refusal took no effect: nothing to remember (no write per sold-out answer);
-                // a retry with this key is evaluated afresh (docs/decisions/0004).
-                req.idempotency->recorded = true;
             }
+            // A refusal took no effect: nothing to remember (no write per sold-out answer); a
+            // retry with this key is evaluated afresh (docs/decisions/0004).
+            if (outcome.err().status == 409) req.idempotency->recorded = true;
             co_return fail(req, outcome.err());
         }
         req.idempotency->recorded = true;
@@ -872,6 +874,7 @@ class booking_module final : public module {
             co_return std::move(*committed);
         }
         s.schedule_expiry(b.id, b.expires_ms);
+        reserve_keys_.note(ticket);
         co_return std::move(*committed);
     }
 
@@ -1426,8 +1429,9 @@ class booking_module final : public module {
             std::vector<show_info> shows;
             std::vector<zone_row> zones;
             std::vector<booking_row> live;
+            std::size_t recorded_keys = 0;
         };
-        auto st = co_await ctx_.db.read<state>([](db::connection& c) -> result<state> {
+        auto st = co_await ctx_.db.read<state>([this](db::connection& c) -> result<state> {
             state out;
             auto& s = c.prepare(
                 "SELECT s.id, s.event_id, e.tenant_id, e.organizer_id, e.sale_starts_ms, "
@@ -1451,6 +1455,8 @@ class booking_module final : public module {
             while (b.step())
                 out.live.push_back(read_booking(b));
             b.reset();
+            out.recorded_keys = reserve_keys_.load(c, reserve_route,
+                                                   ctx_.clock.now_ms() - http::idempotency_ttl_ms);
             return out;
         });
         if (!st.ok()) throw std::runtime_error("booking: cannot load the inventory");
@@ -1501,6 +1507,7 @@ class booking_module final : public module {
         log::info("inventory rebuilt", {{"zones", st->zones.size()},
                                         {"live_bookings", st->live.size()},
                                         {"expired_on_start", expired_now},
+                                        {"idempotency_keys", st->recorded_keys},
                                         {"shards", n}});
     }
 
@@ -1513,6 +1520,9 @@ class booking_module final : public module {
     std::int64_t pass_ms_ = 300'000;
     std::int64_t hold_ms_ = 600'000;
     std::int64_t quantity_max_ = 100;
+    // Reserve's idempotency keys that may have a stored answer (sold-out 409s skip the lookup).
+    http::recorded_keys reserve_keys_;
+    static constexpr std::string_view reserve_route = "POST /api/v1/bookings/reserve";
     std::int64_t cancel_cutoff_ms_ = 24 * 3'600'000LL;
     std::string default_currency_ = "USD";
 };

@@ -129,4 +129,75 @@ boost::asio::awaitable<void> idempotency_guard::purge() {
     (void)r;
 }
 
+namespace {
+
+std::uint64_t key_hash(std::string_view caller, std::string_view route, std::string_view key) {
+    // FNV-1a over the three parts with separators, then a final mix (splitmix64).
+    std::uint64_t h = 1469598103934665603ULL;
+    auto mix_in = [&h](std::string_view part) {
+        for (unsigned char c : part) {
+            h ^= c;
+            h *= 1099511628211ULL;
+        }
+        h ^= 0xff;
+        h *= 1099511628211ULL;
+    };
+    mix_in(caller);
+    mix_in(route);
+    mix_in(key);
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebULL;
+    h ^= h >> 31;
+    return h;
+}
+
+constexpr int filter_probes = 4;
+
+}  // namespace
+
+recorded_keys::recorded_keys(std::size_t bits_log2, std::size_t capacity)
+    : words_(std::size_t{1} << (bits_log2 - 6)),
+      mask_((std::uint64_t{1} << bits_log2) - 1),
+      capacity_(capacity) {}
+
+void recorded_keys::note_hash(std::uint64_t h) {
+    const std::uint64_t step = (h >> 32) | 1;
+    for (int i = 0; i < filter_probes; ++i) {
+        const std::uint64_t bit = (h + static_cast<std::uint64_t>(i) * step) & mask_;
+        words_[bit >> 6].fetch_or(std::uint64_t{1} << (bit & 63), std::memory_order_relaxed);
+    }
+    count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void recorded_keys::note(const idempotency_ticket& t) {
+    note_hash(key_hash(t.caller, t.route, t.key));
+}
+
+bool recorded_keys::may_have(const idempotency_ticket& t) const {
+    if (count_.load(std::memory_order_relaxed) >= capacity_) return true;
+    const std::uint64_t h = key_hash(t.caller, t.route, t.key);
+    const std::uint64_t step = (h >> 32) | 1;
+    for (int i = 0; i < filter_probes; ++i) {
+        const std::uint64_t bit = (h + static_cast<std::uint64_t>(i) * step) & mask_;
+        if (!(words_[bit >> 6].load(std::memory_order_relaxed) & (std::uint64_t{1} << (bit & 63))))
+            return false;
+    }
+    return true;
+}
+
+std::size_t recorded_keys::load(db::connection& c, std::string_view route, std::int64_t since_ms) {
+    auto& st = c.prepare(
+        "SELECT caller, idem_key FROM idempotency_keys WHERE route = ? AND created_ms >= ?");
+    st.bind_all(route, since_ms);
+    std::size_t n = 0;
+    while (st.step()) {
+        note_hash(key_hash(st.text_view(0), route, st.text_view(1)));
+        ++n;
+    }
+    st.reset();
+    return n;
+}
+
 }  // namespace souk::http

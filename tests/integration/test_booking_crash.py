@@ -120,5 +120,35 @@ class CrashDuringReservationsTest(unittest.TestCase):
         self.assertIn("check: ok", out)
 
 
+class ReplayAfterRestartTest(unittest.TestCase):
+    """Sold-out refusals are answered from memory unless the key may have a stored answer; the
+    set of such keys is rebuilt at start-up, so a retry after a restart still gets its 201."""
+
+    def test_retry_after_restart_replays_the_booking_that_took_the_last_seat(self):
+        server = booking_server(hold_seconds=600)
+        self.addCleanup(server.cleanup)
+        email = "%s@example.org" % unique("org")
+        create_user_cli(server.data_dir, email)
+        start(server)
+        org = login(server, email)
+        ev = make_event(org, zones=(("Last", 0, 1),))
+        show_id, zone_id = first_zone(ev)
+        (carol,) = register_members(server, 1, workers=1)
+        key = unique("idem")
+        first = carol.reserve(show_id, zone_id, 1, key=key)
+        self.assertEqual(first.status, 201, first)
+        server.kill()
+        start(server)
+        again = carol.reserve(show_id, zone_id, 1, key=key)
+        self.assertEqual((again.status, again.body), (201, first.body))
+        self.assertEqual(again.header("Idempotent-Replayed"), "true")
+        fresh = carol.reserve(show_id, zone_id, 1, key=unique("idem"))
+        self.assertEqual(fresh.status, 409, fresh)
+        self.assertIn(b"INSUFFICIENT_STOCK", fresh.body)
+        self.assertTrue(any("idempotency_keys" in line and '"idempotency_keys":1' in line
+                            for line in server.stdout_lines), "the start-up log counts the key")
+        server.stop()
+
+
 if __name__ == "__main__":
     unittest.main()

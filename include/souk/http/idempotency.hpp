@@ -2,6 +2,7 @@
 // Idempotency for writes that cost money or seats: the same (caller, route, key) gets the first
 // response again for 24 h, byte for byte; the same key with another body is 422
 // IDEMPOTENCY_KEY_REUSED; a duplicate while the first is still running is 409 CONFLICT.
+#include <atomic>
 #include <mutex>
 #include <optional>
 #include <souk/core/clock.hpp>
@@ -9,6 +10,7 @@
 #include <souk/http/router.hpp>
 #include <string>
 #include <unordered_set>
+#include <vector>
 
 namespace souk::http {
 
@@ -30,6 +32,27 @@ void idempotency_record(db::tx& t, const idempotency_ticket& ticket, int status,
 // The answer for a stored response: the replay, or 422 when the body differs.
 response idempotency_replay(const stored_response& s, const idempotency_ticket& t,
                             std::string_view request_id);
+
+// Which (caller, route, key) may have a stored response: a Bloom filter, so that a route that
+// refuses from memory (a sold-out zone) does not read SQLite for every refusal just in case the
+// key took effect before. "No" is certain; "maybe" means: look it up. Filled after each commit
+// that records a response, and from SQLite at start-up. Past `capacity` keys it answers "maybe"
+// to everything (correct, only slower) until the next start.
+class recorded_keys {
+  public:
+    explicit recorded_keys(std::size_t bits_log2 = 26, std::size_t capacity = 8'000'000);
+    void note(const idempotency_ticket& t);
+    bool may_have(const idempotency_ticket& t) const;
+    // Notes every key of `route` stored since since_ms; returns how many.
+    std::size_t load(db::connection& c, std::string_view route, std::int64_t since_ms);
+
+  private:
+    void note_hash(std::uint64_t h);
+    std::vector<std::atomic<std::uint64_t>> words_;
+    std::uint64_t mask_;
+    std::size_t capacity_;
+    std::atomic<std::size_t> count_{0};
+};
 
 class idempotency_guard {
   public:
