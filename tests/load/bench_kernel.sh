@@ -15,7 +15,8 @@
 # Knobs (environment): RUNS=3 WRK_DURATION=10s LG_DURATION=10 HEALTH_RATES="20000"
 #   KV_RATES="5000 10000" CONNECTIONS=64 WRITER_DURATION=5 SOUK_THREADS= (server.threads;
 #   empty = the configured default, one io thread per core) OUT_DIR= (keep raw outputs there)
-#   SKIP_BUILD=0 WRITER=1 (0: skip the writer bench).
+#   SKIP_BUILD=0 WRITER=1 (0: skip the writer bench) BUILD_DIR=build/release (the release tree to
+#   build and run, relative to the repository).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -35,11 +36,13 @@ for tool in wrk curl python3; do
     command -v "$tool" >/dev/null || { echo "bench_kernel.sh: $tool is missing" >&2; exit 1; }
 done
 
-bin="$root/build/release"
+bin="$root/${BUILD_DIR:-build/release}"  # BUILD_DIR: another release tree (as scripts/build.sh)
+tools=(souk souk_loadgen)
+[[ "$WRITER" == 1 ]] && tools+=(souk_bench_writer)
 if [[ "$SKIP_BUILD" != 1 ]]; then
-    scripts/build.sh release souk souk_loadgen souk_bench_writer >&2
+    scripts/build.sh release "${tools[@]}" >&2
 fi
-for b in souk souk_loadgen souk_bench_writer; do
+for b in "${tools[@]}"; do
     [[ -x "$bin/$b" ]] || { echo "bench_kernel.sh: $bin/$b not built" >&2; exit 1; }
 done
 
@@ -80,7 +83,8 @@ log "nginx on 127.0.0.1:$nginx_port (pid $nginx_pid)"
 souk_args=(serve --env test --set "data_dir=$work/souk" --set server.http_port=0
            --set server.https_port=0 --set log.requests=false)
 [[ -n "$SOUK_THREADS" ]] && souk_args+=(--set "server.threads=$SOUK_THREADS")
-"$bin/souk" "${souk_args[@]}" >"$work/souk.log" 2>&1 </dev/null &
+# souk reads SOUK_* variables as configuration: not this script's knob.
+env -u SOUK_THREADS "$bin/souk" "${souk_args[@]}" >"$work/souk.log" 2>&1 </dev/null &
 souk_pid=$!
 souk_port=""
 for _ in $(seq 1 100); do
