@@ -149,23 +149,20 @@ boost::asio::awaitable<response> dispatcher::handle(request& req) {
         req.request_id = random_request_id();
     }
     req.trace_id = trace_id_of(req.header("traceparent"));
-    response res;
+    std::optional<response> res;  // not a default response: its content type is a heap string
     try {
         // Everything up to the handler is synchronous: only the route's chain is awaited (one
         // coroutine frame fewer per request).
-        if (auto early = check_request(req)) {
-            res = std::move(*early);
-        } else {
-            res = co_await req.route->chain(req);
-        }
+        res = check_request(req);
+        if (!res) res = co_await req.route->chain(req);
     } catch (const std::exception& e) {
         log::error("handler threw", {{"request_id", req.request_id}, {"what", e.what()}});
         res = response::fail(error::internal(), req.request_id);
     }
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    finish(req, res, req.route, seconds);
-    co_return res;
+    finish(req, *res, req.route, seconds);
+    co_return std::move(*res);
 }
 
 std::optional<response> dispatcher::check_request(request& req) {
