@@ -750,7 +750,17 @@ class booking_module final : public module {
 
     // ---- reservations -----------------------------------------------------------------------
 
+    // Every answer that gets stored under the caller's key is in reserve_keys_: the one the
+    // reservation's job records (noted after its commit), and the ones without an effect that
+    // the idempotency middleware stores after this returns (noted here, before it does).
     awaitable<response> reserve(request& req) {
+        response res = co_await reserve_once(req);
+        if (req.idempotency && !req.idempotency->recorded && res.status < 500)
+            reserve_keys_.note(*req.idempotency);
+        co_return res;
+    }
+
+    awaitable<response> reserve_once(request& req) {
         auto body = req.json();
         if (!body.ok()) co_return fail(req, body.err());
         json::fields f(*body);

@@ -315,6 +315,20 @@ class BookingApiTest(unittest.TestCase):
                      (zone_id,))
         self.assertEqual(sorted(n for _, n in rows), [1, 1])
 
+    def test_key_reuse_is_refused_as_such_even_when_sold_out(self):
+        # The first request under a key was refused (422, stored); another body under that key
+        # hits a sold-out zone: it is refused for the key, not for the stock.
+        ev = make_event(self.org, zones=(("Last", 0, 1),))
+        show_id, zone_id = ev["shows"][0]["show"]["id"], ev["shows"][0]["zones"][0]["id"]
+        self.assertStatus(register_member(self.server).reserve(show_id, zone_id, 1), 201)
+        erin = register_member(self.server)
+        key = unique("idem")
+        self.assertStatus(erin.reserve(show_id, zone_id, 0, key=key), 422, "VALIDATION_FAILED")
+        self.assertStatus(erin.reserve(show_id, zone_id, 1, key=key), 422,
+                          "IDEMPOTENCY_KEY_REUSED")
+        self.assertStatus(erin.reserve(show_id, zone_id, 1, key=unique("idem")), 409,
+                          "INSUFFICIENT_STOCK")
+
     def test_replay_when_the_first_request_took_the_last_seats(self):
         # A retry must get its booking back even though a fresh request would now be refused
         # (sold out, or over the per-person limit because of that very booking).
