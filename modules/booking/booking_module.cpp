@@ -847,12 +847,16 @@ class booking_module final : public module {
             default:
                 co_return error::not_found("no such zone");
         }
-        auto committed = co_await ctx_.db.writer().write<reserve_outcome>([b, body,
-                                                                           ticket](db::tx& t)
+        // Only a key that may have a stored answer is looked up in the job (the middleware lets
+        // one request per key run at a time, and every stored key is noted before it answers).
+        const bool maybe_stored = reserve_keys_.may_have(ticket);
+        auto committed = co_await ctx_.db.writer().write<reserve_outcome>([b, body, ticket,
+                                                                           maybe_stored](db::tx& t)
                                                                               -> result<
                                                                                   reserve_outcome> {
             // A retry of a request that already took effect: answer as the first time did.
-            if (auto stored = http::idempotency_lookup(t.conn(), ticket, t.now_ms())) {
+            if (auto stored = maybe_stored ? http::idempotency_lookup(t.conn(), ticket, t.now_ms())
+                                           : std::nullopt) {
                 if (stored->request_hash != ticket.request_hash)
                     return error{422, "IDEMPOTENCY_KEY_REUSED",
                                  "this Idempotency-Key was used with another request"};
