@@ -5,6 +5,8 @@
 #include <souk/core/random.hpp>
 #include <souk/payouts/ledger.hpp>
 
+#include "checks.hpp"
+
 namespace souk::payouts::ledger {
 
 namespace {
@@ -149,46 +151,41 @@ std::int64_t seller_balance(db::connection& c, const account& a) {
 
 std::vector<std::string> check(db::connection& c) {
     std::vector<std::string> problems;
-    auto& unbalanced = c.prepare(
-        "SELECT t.id, t.amount, COALESCE(SUM(e.amount), 0), "
-        "COALESCE(SUM(CASE WHEN e.amount > 0 THEN e.amount END), 0), "
-        "COUNT(DISTINCT e.currency), MIN(e.currency) "
-        "FROM ledger_transfers t LEFT JOIN ledger_entries e ON e.transfer_id = t.id "
-        "GROUP BY t.id HAVING COALESCE(SUM(e.amount), 0) <> 0 OR COUNT(e.id) < 2 OR "
-        "COUNT(DISTINCT e.currency) <> 1 OR MIN(e.currency) <> t.currency OR "
-        "COALESCE(SUM(CASE WHEN e.amount > 0 THEN e.amount END), 0) <> t.amount");
-    while (unbalanced.step())
-        problems.push_back("transfer " + unbalanced.text(0) + ": entries sum to " +
-                           std::to_string(unbalanced.int64(2)) + ", debits " +
-                           std::to_string(unbalanced.int64(3)) + " of " +
-                           std::to_string(unbalanced.int64(1)) + ", " +
-                           std::to_string(unbalanced.int64(4)) + " currencies");
-    unbalanced.reset();
-
-    auto& drift = c.prepare(
+    const auto n = [](db::statement& st, int col) { return std::to_string(st.int64(col)); };
+    collect_problems(c,
+                     "SELECT t.id, t.amount, COALESCE(SUM(e.amount), 0), "
+                     "COALESCE(SUM(CASE WHEN e.amount > 0 THEN e.amount END), 0), "
+                     "COUNT(DISTINCT e.currency), MIN(e.currency) "
+                     "FROM ledger_transfers t LEFT JOIN ledger_entries e ON e.transfer_id = t.id "
+                     "GROUP BY t.id HAVING COALESCE(SUM(e.amount), 0) <> 0 OR COUNT(e.id) < 2 OR "
+                     "COUNT(DISTINCT e.currency) <> 1 OR MIN(e.currency) <> t.currency OR "
+                     "COALESCE(SUM(CASE WHEN e.amount > 0 THEN e.amount END), 0) <> t.amount",
+                     problems, [&](db::statement& st) {
+                         return "transfer " + st.text(0) + ": entries sum to " + n(st, 2) +
+                                ", debits " + n(st, 3) + " of " + n(st, 1) + ", " + n(st, 4) +
+                                " currencies";
+                     });
+    collect_problems(
+        c,
         "SELECT a.id, a.balance, COALESCE((SELECT SUM(amount) FROM ledger_entries e WHERE "
-        "e.account_id = a.id), 0) AS s FROM ledger_accounts a WHERE a.balance <> s");
-    while (drift.step())
-        problems.push_back("account " + drift.text(0) + ": balance " +
-                           std::to_string(drift.int64(1)) + " but entries sum to " +
-                           std::to_string(drift.int64(2)));
-    drift.reset();
-
-    auto& totals = c.prepare(
-        "SELECT currency, SUM(balance) FROM ledger_accounts GROUP BY currency HAVING SUM(balance) "
-        "<> 0");
-    while (totals.step())
-        problems.push_back("currency " + totals.text(0) + ": balances sum to " +
-                           std::to_string(totals.int64(1)) + ", not 0");
-    totals.reset();
-
-    auto& negative = c.prepare(
-        "SELECT id, balance FROM ledger_accounts WHERE kind IN ('seller_pending', "
-        "'seller_available', 'seller_payout_reserved') AND balance > 0");
-    while (negative.step())
-        problems.push_back("account " + negative.text(0) + ": negative balance " +
-                           std::to_string(-negative.int64(1)));
-    negative.reset();
+        "e.account_id = a.id), 0) AS s FROM ledger_accounts a WHERE a.balance <> s",
+        problems, [&](db::statement& st) {
+            return "account " + st.text(0) + ": balance " + n(st, 1) + " but entries sum to " +
+                   n(st, 2);
+        });
+    collect_problems(c,
+                     "SELECT currency, SUM(balance) FROM ledger_accounts GROUP BY currency HAVING "
+                     "SUM(balance) <> 0",
+                     problems, [&](db::statement& st) {
+                         return "currency " + st.text(0) + ": balances sum to " + n(st, 1) +
+                                ", not 0";
+                     });
+    collect_problems(c,
+                     "SELECT id, -balance FROM ledger_accounts WHERE kind IN ('seller_pending', "
+                     "'seller_available', 'seller_payout_reserved') AND balance > 0",
+                     problems, [&](db::statement& st) {
+                         return "account " + st.text(0) + ": negative balance " + n(st, 1);
+                     });
     return problems;
 }
 

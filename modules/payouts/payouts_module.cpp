@@ -14,6 +14,7 @@
 #include <souk/payouts/ledger.hpp>
 #include <souk/payouts/payouts.hpp>
 
+#include "checks.hpp"
 #include "psp.hpp"
 #include "psp_simulator.hpp"
 #include "rules.hpp"
@@ -1138,20 +1139,21 @@ std::unique_ptr<module> make_module(context& ctx) {
 
 std::vector<std::string> check_invariants(db::connection& c) {
     auto problems = ledger::check(c);
-    auto& unposted = c.prepare(
-        "SELECT p.id FROM payments p WHERE p.status IN ('succeeded', 'refunded') AND NOT EXISTS "
-        "(SELECT 1 FROM ledger_transfers t WHERE t.kind = 'sale' AND t.reference = p.id)");
-    while (unposted.step())
-        problems.push_back("payment " + unposted.text(0) + " succeeded without a sale transfer");
-    unposted.reset();
-    auto& refunds = c.prepare(
-        "SELECT p.id, p.refunded, COALESCE((SELECT SUM(amount) FROM refunds r WHERE r.payment_id "
-        "= p.id), 0) AS s FROM payments p WHERE p.refunded <> s");
-    while (refunds.step())
-        problems.push_back("payment " + refunds.text(0) + ": refunded " +
-                           std::to_string(refunds.int64(1)) + " but its refunds sum to " +
-                           std::to_string(refunds.int64(2)));
-    refunds.reset();
+    collect_problems(c,
+                     "SELECT p.id FROM payments p WHERE p.status IN ('succeeded', 'refunded') AND "
+                     "NOT EXISTS (SELECT 1 FROM ledger_transfers t WHERE t.kind = 'sale' AND "
+                     "t.reference = p.id)",
+                     problems, [](db::statement& st) {
+                         return "payment " + st.text(0) + " succeeded without a sale transfer";
+                     });
+    collect_problems(c,
+                     "SELECT p.id, p.refunded, COALESCE((SELECT SUM(amount) FROM refunds r WHERE "
+                     "r.payment_id = p.id), 0) AS s FROM payments p WHERE p.refunded <> s",
+                     problems, [](db::statement& st) {
+                         return "payment " + st.text(0) + ": refunded " +
+                                std::to_string(st.int64(1)) + " but its refunds sum to " +
+                                std::to_string(st.int64(2));
+                     });
     return problems;
 }
 
