@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 #include <souk/booking/booking.hpp>
 #include <souk/core/random.hpp>
+#include <souk/http/audit.hpp>
 #include <souk/http/json.hpp>
 #include <souk/identity/identity.hpp>
 #include <souk/log/log.hpp>
@@ -27,14 +28,6 @@ using inventory::shard;
 
 response fail(const request& req, const error& e) {
     return response::fail(e, req.request_id);
-}
-
-std::string rfc3339(std::int64_t ms) {
-    return format_rfc3339(sys_time(std::chrono::milliseconds(ms)));
-}
-
-boost::json::object money(std::int64_t amount, const std::string& currency) {
-    return {{"amount", amount}, {"currency", currency}};
 }
 
 // "Summer Jazz Night!" -> "summer-jazz-night"
@@ -101,20 +94,20 @@ boost::json::object to_json(const event_row& e) {
             {"description", e.description},
             {"category", e.category},
             {"venue", e.venue},
-            {"starts_at", rfc3339(e.starts_ms)},
-            {"sale_starts_at", rfc3339(e.sale_starts_ms)},
+            {"starts_at", format_rfc3339_ms(e.starts_ms)},
+            {"sale_starts_at", format_rfc3339_ms(e.sale_starts_ms)},
             {"max_per_user", e.max_per_user},
             {"currency", e.currency},
             {"status", e.status},
             {"organizer_id", e.organizer_id},
-            {"created_at", rfc3339(e.created_ms)}};
+            {"created_at", format_rfc3339_ms(e.created_ms)}};
 }
 
 boost::json::object to_json(const show_row& s) {
     return {{"id", s.id},
             {"event_id", s.event_id},
-            {"starts_at", rfc3339(s.starts_ms)},
-            {"ends_at", rfc3339(s.ends_ms)},
+            {"starts_at", format_rfc3339_ms(s.starts_ms)},
+            {"ends_at", format_rfc3339_ms(s.ends_ms)},
             {"queue", {{"enabled", s.queue_enabled}, {"admit_per_minute", s.admit_per_minute}}}};
 }
 
@@ -125,9 +118,9 @@ boost::json::object to_json(const booking_row& b) {
             {"show_id", b.show_id},
             {"zone_id", b.zone_id},
             {"quantity", b.quantity},
-            {"amount", money(b.amount, b.currency)},
-            {"expires_at", rfc3339(b.expires_ms)},
-            {"created_at", rfc3339(b.created_ms)}};
+            {"amount", json::money(b.amount, b.currency)},
+            {"expires_at", format_rfc3339_ms(b.expires_ms)},
+            {"created_at", format_rfc3339_ms(b.created_ms)}};
 }
 
 std::optional<event_row> find_event(db::connection& c, std::string_view where,
@@ -178,7 +171,7 @@ boost::json::object event_payload(const booking_row& b) {
             {"show_id", b.show_id},
             {"zone_id", b.zone_id},
             {"quantity", b.quantity},
-            {"amount", money(b.amount, b.currency)}};
+            {"amount", json::money(b.amount, b.currency)}};
 }
 
 struct checkin {
@@ -326,10 +319,8 @@ class booking_module final : public module {
     // ---- events -----------------------------------------------------------------------------
 
     awaitable<response> list_events(request& req) {
-        const auto page =
-            std::max<std::int64_t>(1, std::atoll(req.query_param("page").value_or("1").c_str()));
-        const auto per_page = std::clamp<std::int64_t>(
-            std::atoll(req.query_param("per_page").value_or("20").c_str()), 1, 100);
+        const auto paged = req.page();
+        const auto page = paged.page, per_page = paged.per_page;
         const auto q = req.query_param("q");
         const auto category = req.query_param("category");
         sys_time from{}, to{};
@@ -546,16 +537,8 @@ class booking_module final : public module {
         co_return response::ok(to_json(u));
     }
 
-    db::audit_entry audit_of(const request& req, std::string action, std::string entity) const {
-        db::audit_entry a;
-        a.actor_id = req.caller ? req.caller->user_id : "";
-        a.tenant_id = req.caller ? req.caller->tenant : "";
-        a.action = std::move(action);
-        a.entity_type = "event";
-        a.entity_id = std::move(entity);
-        a.ip = req.remote_address;
-        a.user_agent = std::string(req.header("User-Agent").substr(0, 300));
-        return a;
+    static db::audit_entry audit_of(const request& req, std::string action, std::string event_id) {
+        return http::audit_of(req, std::move(action), "event", std::move(event_id));
     }
 
     // Delete and publish: the owner's event, one audited write, the catalog updated after it.
@@ -691,7 +674,7 @@ class booking_module final : public module {
             arr.push_back({{"id", z.id},
                            {"show_id", z.show_id},
                            {"name", z.name},
-                           {"price", money(z.price_amount, z.currency)},
+                           {"price", json::money(z.price_amount, z.currency)},
                            {"capacity", z.capacity},
                            {"available", available[i]}});
         }
@@ -739,13 +722,14 @@ class booking_module final : public module {
             s.set_resource(z.id, z.capacity);
             co_return true;
         });
-        co_return response::ok(boost::json::object{{"id", z.id},
-                                                   {"show_id", z.show_id},
-                                                   {"name", z.name},
-                                                   {"price", money(z.price_amount, z.currency)},
-                                                   {"capacity", z.capacity},
-                                                   {"available", z.capacity}},
-                               201);
+        co_return response::ok(
+            boost::json::object{{"id", z.id},
+                                {"show_id", z.show_id},
+                                {"name", z.name},
+                                {"price", json::money(z.price_amount, z.currency)},
+                                {"capacity", z.capacity},
+                                {"available", z.capacity}},
+            201);
     }
 
     // ---- reservations -----------------------------------------------------------------------
@@ -776,8 +760,9 @@ class booking_module final : public module {
             co_return fail(req, error::not_found("no such zone in this show"));
         const auto now = ctx_.clock.now_ms();
         if (now < show->sale_starts_ms)
-            co_return fail(req, error::conflict("SALE_NOT_OPEN",
-                                                "sales open at " + rfc3339(show->sale_starts_ms)));
+            co_return fail(
+                req, error::conflict("SALE_NOT_OPEN",
+                                     "sales open at " + format_rfc3339_ms(show->sale_starts_ms)));
         if (show->queue_enabled && !queue_pass_ok(req, *show))
             co_return fail(req, error{403, "QUEUE_PASS_REQUIRED", "join the waiting room first"});
 
@@ -1233,7 +1218,7 @@ class booking_module final : public module {
                 {"status", "ready"},
                 {"estimated_wait_seconds", 0},
                 {"queue_pass", sign_queue_pass(ctx_.secrets.ticket_key, user_id, show.id, expires)},
-                {"queue_pass_expires_at", rfc3339(expires)}};
+                {"queue_pass_expires_at", format_rfc3339_ms(expires)}};
         }
         const auto per_minute = std::max<std::int64_t>(1, show.admit_per_minute);
         return {{"position", p.position},
@@ -1381,7 +1366,7 @@ class booking_module final : public module {
         if (!r.ok()) co_return fail(req, r.err());
         if (r->used_ms) {
             error e = error::conflict("CONFLICT", "this ticket was already used");
-            e.details["used_at"] = rfc3339(*r->used_ms);
+            e.details["used_at"] = format_rfc3339_ms(*r->used_ms);
             co_return fail(req, e);
         }
         co_return response::ok(
@@ -1391,10 +1376,8 @@ class booking_module final : public module {
     // ---- queries ----------------------------------------------------------------------------
 
     awaitable<response> query_bookings(request& req, bool pending_only) {
-        const auto page =
-            std::max<std::int64_t>(1, std::atoll(req.query_param("page").value_or("1").c_str()));
-        const auto per_page = std::clamp<std::int64_t>(
-            std::atoll(req.query_param("per_page").value_or("20").c_str()), 1, 100);
+        const auto paged = req.page();
+        const auto page = paged.page, per_page = paged.per_page;
         struct page_t {
             std::vector<booking_row> rows;
             std::int64_t total = 0;
@@ -1598,7 +1581,7 @@ int ticket_cli(const std::vector<std::string>& argv, const config::settings& s,
         return 1;
     }
     if (r->used_ms) {
-        std::printf("already used at %s (booking %s)\n", rfc3339(*r->used_ms).c_str(),
+        std::printf("already used at %s (booking %s)\n", format_rfc3339_ms(*r->used_ms).c_str(),
                     r->booking.id.c_str());
         return 1;
     }

@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <souk/core/random.hpp>
+#include <souk/http/audit.hpp>
 #include <souk/http/json.hpp>
 #include <souk/identity/identity.hpp>
 #include <souk/log/log.hpp>
@@ -92,16 +93,11 @@ http::route_options auth_route(http::route_options o = {}) {
     return o;
 }
 
-db::audit_entry audit_of(const request& req, std::string action, std::string entity_id,
-                         std::string actor = {}) {
-    db::audit_entry e;
-    e.actor_id = actor.empty() && req.caller ? req.caller->user_id : std::move(actor);
-    e.action = std::move(action);
-    e.entity_type = "user";
-    e.entity_id = std::move(entity_id);
-    e.ip = req.remote_address;
-    e.user_agent = std::string(req.header("User-Agent").substr(0, 300));
-    if (req.caller) e.tenant_id = req.caller->tenant;
+// Identity's audit lines are about users; `actor` names who acted when no one is logged in yet.
+db::audit_entry user_audit(const request& req, std::string action, std::string entity_id,
+                           std::string actor = {}) {
+    auto e = http::audit_of(req, std::move(action), "user", std::move(entity_id));
+    if (!actor.empty()) e.actor_id = std::move(actor);
     return e;
 }
 
@@ -363,7 +359,7 @@ class identity_module final : public module {
         u.timezone = "UTC";
         u.created_ms = ctx_.clock.now_ms();
         u.password_hash = co_await on_cpu([pw = *password] { return hash_password(pw); });
-        auto audit = audit_of(req, "identity.registered", u.id, u.id);
+        auto audit = user_audit(req, "identity.registered", u.id, u.id);
         auto created = co_await ctx_.db.writer().write<user>([u, audit](db::tx& t) -> result<user> {
             auto& exists = t.prepare("SELECT 1 FROM users WHERE email = ?");
             exists.bind(1, u.email);
@@ -434,7 +430,7 @@ class identity_module final : public module {
         json::fields f(*body);
         auto token = f.required_string("token", 1, 200);
         if (auto s = f.check(); !s.ok()) co_return fail(req, s.err());
-        auto audit = audit_of(req, "identity.email_verified", "");
+        auto audit = user_audit(req, "identity.email_verified", "");
         auto r = co_await ctx_.db.writer().write<std::string>(
             [token = *token, audit](db::tx& t) mutable -> result<std::string> {
                 auto user_id = consume_email_token(t, token, "verify");
@@ -489,7 +485,7 @@ class identity_module final : public module {
             if (secret) step = totp_match(*secret, *code, now, u->mfa_last_step);
             if (!step) recovery_hash = sha256_hex(normalize_recovery_code(*code));
         }
-        auto audit = audit_of(req, "identity.login", u->id, u->id);
+        auto audit = user_audit(req, "identity.login", u->id, u->id);
         audit.tenant_id = u->tenant_id;
         const auto lifetime = refresh_lifetime_ms_;
         auto s = co_await ctx_.db.writer().write<session>([u = *u, step, recovery_hash, audit,
@@ -541,7 +537,7 @@ class identity_module final : public module {
     awaitable<response> login_failed(request& req, login_attempt& attempt, const std::string& key,
                                      std::string user_id) {
         attempt.fail(ctx_.clock.now_ms());
-        auto audit = audit_of(req, "identity.login_failed", user_id);
+        auto audit = user_audit(req, "identity.login_failed", user_id);
         audit.details["email"] = key;
         auto r = co_await ctx_.db.writer().write<bool>([audit](db::tx& t) -> result<bool> {
             t.audit(audit);
@@ -555,7 +551,7 @@ class identity_module final : public module {
         status problem;
         auto token = presented_refresh_token(req, problem);
         if (!token) co_return fail(req, problem.err());
-        auto audit = audit_of(req, "identity.refresh_reuse", "");
+        auto audit = user_audit(req, "identity.refresh_reuse", "");
         auto r = co_await ctx_.db.writer().write<refresh_outcome>(
             [hash = sha256_hex(*token), audit](db::tx& t) mutable -> result<refresh_outcome> {
                 return rotate(t, hash, audit);
@@ -618,7 +614,7 @@ class identity_module final : public module {
         status problem;
         auto token = presented_refresh_token(req, problem);
         if (!token) co_return fail(req, problem.err());
-        auto audit = audit_of(req, "identity.logout", req.caller->user_id);
+        auto audit = user_audit(req, "identity.logout", req.caller->user_id);
         auto r = co_await ctx_.db.writer().write<bool>([hash = sha256_hex(*token),
                                                         user_id = req.caller->user_id,
                                                         audit](db::tx& t) -> result<bool> {
@@ -718,7 +714,7 @@ class identity_module final : public module {
     awaitable<response> set_password(request& req, const user& u, const std::string& password,
                                      std::string action, bool by_mail, bool session_mfa) {
         const std::string hash = co_await on_cpu([pw = password] { return hash_password(pw); });
-        auto audit = audit_of(req, std::move(action), u.id, u.id);
+        auto audit = user_audit(req, std::move(action), u.id, u.id);
         const auto lifetime = refresh_lifetime_ms_;
         std::int64_t cutoff = 0;
         auto s = co_await ctx_.db.writer().write<session>([u, hash, audit, lifetime, by_mail,
@@ -759,7 +755,7 @@ class identity_module final : public module {
                 return find_user_by_email(c, key);
             });
         if (u.ok() && *u && !(*u)->disabled) {
-            auto audit = audit_of(req, "identity.password_reset_requested", (*u)->id);
+            auto audit = user_audit(req, "identity.password_reset_requested", (*u)->id);
             auto r = co_await ctx_.db.writer().write<bool>([id = (*u)->id, key,
                                                             audit](db::tx& t) -> result<bool> {
                 t.audit(audit);
@@ -836,7 +832,7 @@ class identity_module final : public module {
             const std::string raw = lower(base32_encode(random_bytes(7))).substr(0, 10);
             codes.push_back(raw.substr(0, 5) + "-" + raw.substr(5));
         }
-        auto audit = audit_of(req, "identity.mfa_enabled", u->id);
+        auto audit = user_audit(req, "identity.mfa_enabled", u->id);
         auto r = co_await ctx_.db.writer().write<bool>([id = u->id, step, codes,
                                                         audit](db::tx& t) -> result<bool> {
             t.prepare(
@@ -872,7 +868,7 @@ class identity_module final : public module {
         const auto step = secret ? totp_match(*secret, *code, ctx_.clock.now_ms(), u->mfa_last_step)
                                  : std::nullopt;
         const std::string recovery = sha256_hex(normalize_recovery_code(*code));
-        auto audit = audit_of(req, "identity.mfa_disabled", u->id);
+        auto audit = user_audit(req, "identity.mfa_disabled", u->id);
         auto r = co_await ctx_.db.writer().write<bool>([id = u->id, step, recovery,
                                                         audit](db::tx& t) -> result<bool> {
             if (!step) {
@@ -900,11 +896,8 @@ class identity_module final : public module {
     // ---- administration ---------------------------------------------------------------------
 
     awaitable<response> admin_list_users(request& req) {
-        // Clamped, so that (page - 1) * per_page cannot overflow.
-        const auto page = std::clamp<std::int64_t>(
-            std::atoll(req.query_param("page").value_or("1").c_str()), 1, 1'000'000'000);
-        const auto per_page = std::clamp<std::int64_t>(
-            std::atoll(req.query_param("per_page").value_or("20").c_str()), 1, 100);
+        const auto paged = req.page();
+        const auto page = paged.page, per_page = paged.per_page;
         const std::string q = req.query_param("q").value_or("");
         struct page_of_users {
             std::vector<user> users;
@@ -945,7 +938,7 @@ class identity_module final : public module {
             f.fail("remove", "member cannot be removed");
         if (auto s = f.check(); !s.ok()) co_return fail(req, s.err());
         const std::string target(req.param("id"));
-        auto audit = audit_of(req, "identity.roles_changed", target);
+        auto audit = user_audit(req, "identity.roles_changed", target);
         boost::json::array a, rm;
         for (const auto& x : add)
             a.emplace_back(x);
@@ -971,7 +964,7 @@ class identity_module final : public module {
 
     awaitable<response> admin_disable(request& req) {
         const std::string target(req.param("id"));
-        auto audit = audit_of(req, "identity.user_disabled", target);
+        auto audit = user_audit(req, "identity.user_disabled", target);
         std::int64_t cutoff = 0;
         auto r = co_await ctx_.db.writer().write<bool>(
             [target, audit, &cutoff](db::tx& t) -> result<bool> {

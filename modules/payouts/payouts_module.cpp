@@ -404,7 +404,7 @@ class payouts_module final : public module {
                 t.publish("payment.created", {{"payment_id", p.id},
                                               {"booking_id", p.booking_id},
                                               {"user_id", p.user_id},
-                                              {"amount", money(p.amount, p.currency)}});
+                                              {"amount", json::money(p.amount, p.currency)}});
                 return created_payment{p, true};
             });
         if (!w.ok()) co_return fail(req, w.err());
@@ -590,7 +590,7 @@ class payouts_module final : public module {
         t.publish("payment.succeeded", {{"payment_id", p->id},
                                         {"booking_id", p->booking_id},
                                         {"user_id", p->user_id},
-                                        {"amount", money(p->amount, p->currency)}});
+                                        {"amount", json::money(p->amount, p->currency)}});
     }
 
     void payment_failed(db::tx& t, tally& out, const std::string& payment_id,
@@ -627,7 +627,7 @@ class payouts_module final : public module {
                                        {"booking_id", p->booking_id},
                                        {"user_id", p->user_id},
                                        {"refund_id", r->id},
-                                       {"amount", money(r->amount, r->currency)},
+                                       {"amount", json::money(r->amount, r->currency)},
                                        {"full", p->refunded == p->amount}});
     }
 
@@ -861,26 +861,18 @@ class payouts_module final : public module {
                 for (auto& [cur, kinds] : by_currency)
                     out.push_back(boost::json::object{
                         {"currency", cur},
-                        {"pending", money(kinds["seller_pending"], cur)},
-                        {"available", money(kinds["seller_available"], cur)},
-                        {"payouts_pending", money(kinds["seller_payout_reserved"], cur)}});
+                        {"pending", json::money(kinds["seller_pending"], cur)},
+                        {"available", json::money(kinds["seller_available"], cur)},
+                        {"payouts_pending", json::money(kinds["seller_payout_reserved"], cur)}});
                 return out;
             });
         if (!r.ok()) co_return fail(req, r.err());
         co_return response::ok(*r);
     }
 
-    static std::pair<std::int64_t, std::int64_t> paging(const request& req) {
-        const auto page =
-            std::max<std::int64_t>(1, std::atoll(req.query_param("page").value_or("1").c_str()));
-        const auto per_page = std::clamp<std::int64_t>(
-            std::atoll(req.query_param("per_page").value_or("20").c_str()), 1, 100);
-        return {page, per_page};
-    }
-
     awaitable<response> entries(request& req) {
-        const auto paged = paging(req);
-        const auto page = paged.first, per_page = paged.second;
+        const auto paged = req.page();
+        const auto page = paged.page, per_page = paged.per_page;
         struct listing {
             boost::json::array items;
             std::int64_t total = 0;
@@ -908,9 +900,9 @@ class payouts_module final : public module {
                         {"transfer_id", st.text(1)},
                         {"kind", st.text(2)},
                         {"account", account == "payout_reserved" ? "payout_reserved" : account},
-                        {"amount", money(-st.int64(4), st.text(5))},
+                        {"amount", json::money(-st.int64(4), st.text(5))},
                         {"reference", st.text(6)},
-                        {"created_at", rfc3339_ms(st.int64(7))}});
+                        {"created_at", format_rfc3339_ms(st.int64(7))}});
                 }
                 st.reset();
                 return l;
@@ -997,8 +989,8 @@ class payouts_module final : public module {
     }
 
     awaitable<response> list_payouts_where(request& req, std::string where, std::string key) {
-        const auto paged = paging(req);
-        const auto page = paged.first, per_page = paged.second;
+        const auto paged = req.page();
+        const auto page = paged.page, per_page = paged.per_page;
         struct listing {
             std::vector<payout_row> rows;
             std::int64_t total = 0;

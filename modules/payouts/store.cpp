@@ -1,6 +1,7 @@
 #include "store.hpp"
 
 #include <souk/core/clock.hpp>
+#include <souk/http/json.hpp>
 
 namespace souk::payouts {
 
@@ -93,40 +94,32 @@ std::int64_t count_payouts(db::connection& c, std::string_view where, std::strin
     return n;
 }
 
-boost::json::object money(std::int64_t amount, const std::string& currency) {
-    return {{"amount", amount}, {"currency", currency}};
-}
-
-std::string rfc3339_ms(std::int64_t ms) {
-    return format_rfc3339(sys_time(std::chrono::milliseconds(ms)));
-}
-
 boost::json::object to_json(const payment_row& p) {
     boost::json::object o{{"id", p.id},
                           {"status", p.status},
                           {"booking_id", p.booking_id},
-                          {"amount", money(p.amount, p.currency)},
-                          {"refunded", money(p.refunded, p.currency)},
-                          {"created_at", rfc3339_ms(p.created_ms)},
-                          {"updated_at", rfc3339_ms(p.updated_ms)}};
+                          {"amount", json::money(p.amount, p.currency)},
+                          {"refunded", json::money(p.refunded, p.currency)},
+                          {"created_at", format_rfc3339_ms(p.created_ms)},
+                          {"updated_at", format_rfc3339_ms(p.updated_ms)}};
     if (p.checkout_url && p.status == "pending") o["checkout_url"] = *p.checkout_url;
     return o;
 }
 
 boost::json::object to_json(const payout_row& p) {
     boost::json::object o{{"id", p.id},         {"user_id", p.user_id},
-                          {"status", p.status}, {"amount", money(p.amount, p.currency)},
-                          {"reason", p.reason}, {"created_at", rfc3339_ms(p.created_ms)}};
-    if (p.decided_ms) o["decided_at"] = rfc3339_ms(*p.decided_ms);
+                          {"status", p.status}, {"amount", json::money(p.amount, p.currency)},
+                          {"reason", p.reason}, {"created_at", format_rfc3339_ms(p.created_ms)}};
+    if (p.decided_ms) o["decided_at"] = format_rfc3339_ms(*p.decided_ms);
     if (p.decided_by) o["decided_by"] = *p.decided_by;
-    if (p.paid_ms) o["paid_at"] = rfc3339_ms(*p.paid_ms);
+    if (p.paid_ms) o["paid_at"] = format_rfc3339_ms(*p.paid_ms);
     return o;
 }
 
 boost::json::object to_json(const refund_row& r) {
     return {{"id", r.id},         {"payment_id", r.payment_id},
-            {"status", r.status}, {"amount", money(r.amount, r.currency)},
-            {"reason", r.reason}, {"created_at", rfc3339_ms(r.created_ms)}};
+            {"status", r.status}, {"amount", json::money(r.amount, r.currency)},
+            {"reason", r.reason}, {"created_at", format_rfc3339_ms(r.created_ms)}};
 }
 
 }  // namespace souk::payouts

@@ -39,8 +39,6 @@ std::vector<payout_row> list_payouts(db::connection& c, std::string_view where,
                                      std::string_view key, std::int64_t limit, std::int64_t offset);
 std::int64_t count_payouts(db::connection& c, std::string_view where, std::string_view key);
 
-boost::json::object money(std::int64_t amount, const std::string& currency);
-std::string rfc3339_ms(std::int64_t ms);
 boost::json::object to_json(const payment_row& p);
 boost::json::object to_json(const payout_row& p);
 boost::json::object to_json(const refund_row& r);

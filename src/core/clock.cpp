@@ -4,6 +4,10 @@
 
 namespace souk {
 
+std::string format_rfc3339_ms(std::int64_t unix_ms) {
+    return format_rfc3339(sys_time(std::chrono::milliseconds(unix_ms)));
+}
+
 std::string format_rfc3339(sys_time t) {
     const auto ms = t.time_since_epoch().count();
     std::time_t secs = static_cast<std::time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);

@@ -1,5 +1,7 @@
+#include <algorithm>
 #include <boost/url/params_view.hpp>
 #include <boost/url/parse_query.hpp>
+#include <cstdlib>
 #include <souk/http/json.hpp>
 #include <souk/http/request.hpp>
 #include <souk/http/response.hpp>
@@ -98,6 +100,14 @@ std::optional<std::string> request::query_param(std::string_view name) const {
 
 std::optional<std::string> request::form_param(std::string_view name) const {
     return urlencoded_param(body, name);
+}
+
+request::paging request::page() const {
+    // Clamped, so that (page - 1) * per_page cannot overflow.
+    return {std::clamp<std::int64_t>(std::atoll(query_param("page").value_or("1").c_str()), 1,
+                                     1'000'000'000),
+            std::clamp<std::int64_t>(std::atoll(query_param("per_page").value_or("20").c_str()), 1,
+                                     100)};
 }
 
 result<boost::json::value> request::json() const {

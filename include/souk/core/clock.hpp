@@ -37,6 +37,8 @@ class manual_clock final : public clock {
 
 // RFC 3339 UTC with milliseconds, e.g. 2026-11-25T12:00:00.000Z.
 std::string format_rfc3339(sys_time t);
+// The same for milliseconds since the Unix epoch (how rows store times).
+std::string format_rfc3339_ms(std::int64_t unix_ms);
 // Parses RFC 3339 (Z or numeric offset); false when malformed.
 bool parse_rfc3339(std::string_view text, sys_time& out);
 

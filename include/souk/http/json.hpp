@@ -14,6 +14,11 @@ inline constexpr std::size_t depth_max = 64;
 result<boost::json::value> parse(std::string_view text);
 std::string serialize(const boost::json::value& v);
 
+// Money as the API writes it: {"amount": <minor units>, "currency": "USD"}.
+inline boost::json::object money(std::int64_t amount, std::string_view currency) {
+    return {{"amount", amount}, {"currency", currency}};
+}
+
 // Collects field problems so a handler reports all of them in one 422.
 class fields {
   public:

@@ -60,6 +60,12 @@ struct request {
     std::optional<std::string> query_param(std::string_view name) const;
     // Decoded field of an application/x-www-form-urlencoded body; nullopt when absent.
     std::optional<std::string> form_param(std::string_view name) const;
+    // ?page= and ?per_page= of a list (page >= 1, per_page 1..100, default 20).
+    struct paging {
+        std::int64_t page = 1, per_page = 20;
+        std::int64_t offset() const { return (page - 1) * per_page; }
+    };
+    paging page() const;
     // The body as JSON, with the API's limits (depth 64, numbers in range); MALFORMED_JSON else.
     result<boost::json::value> json() const;
 };
