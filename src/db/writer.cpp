@@ -60,6 +60,7 @@ bool tx::first_delivery(std::string_view subscriber, std::string_view event_id) 
 }
 
 void tx::begin_job() {
+    job_now_ms_ = clock_.now_ms();
     events_mark_ = events_.size();
     timers_mark_ = timers_.size();
     cancelled_mark_ = cancelled_.size();

@@ -53,7 +53,9 @@ class tx {
     tx(connection& c, const souk::clock& clk) : c_(c), clock_(clk) {}
     connection& conn() { return c_; }
     statement& prepare(std::string_view sql) { return c_.prepare(sql); }
-    std::int64_t now_ms() const { return clock_.now_ms(); }
+    // The job's time: one instant for everything a job writes (a row's created_ms and the
+    // expiry computed from it agree to the millisecond), read when the job starts.
+    std::int64_t now_ms() const { return job_now_ms_ >= 0 ? job_now_ms_ : clock_.now_ms(); }
 
     // Writes the event to the outbox in this transaction; delivered after commit.
     std::string publish(std::string type, boost::json::value payload);
@@ -79,6 +81,7 @@ class tx {
     std::vector<timer_row> timers_;
     std::vector<std::string> cancelled_;
     std::size_t events_mark_ = 0, timers_mark_ = 0, cancelled_mark_ = 0;
+    std::int64_t job_now_ms_ = -1;
 };
 
 class write_job {
