@@ -80,6 +80,9 @@ database::database(database_options opts, const souk::clock& clk)
     // stall every commit queued behind it. A separate thread does it (checkpoint_loop).
     w->exec("PRAGMA wal_autocheckpoint=0");
     w->exec("PRAGMA cache_size=-65536");  // 64 MiB: the writer keeps hot B-tree pages in memory
+    // Each job runs in a savepoint, whose journal copies every page the job touches: kept in
+    // memory it is a memcpy, spilled to a temporary file it was a write per page.
+    w->exec("PRAGMA temp_store=MEMORY");
     writer_ = std::make_unique<db::writer>(std::move(w), clk, opts_.writer);
     checkpointer_ = std::thread([this] { checkpoint_loop(); });
     const std::size_t n = std::max<std::size_t>(1, opts_.readers);
