@@ -123,6 +123,30 @@ boost::json::object to_json(const booking_row& b) {
             {"created_at", format_rfc3339_ms(b.created_ms)}};
 }
 
+// Reserve's 201 body: a function of the booking as created, so a replay can be rebuilt from it.
+std::string created_body(booking_row b) {
+    b.status = "reserved";
+    return json::serialize(boost::json::object{{"success", true}, {"data", to_json(b)}});
+}
+
+// The stored answer to a reserve key: the booking it made (its 201 rebuilt from the row), or an
+// answer without effect that the idempotency middleware kept.
+std::optional<http::stored_response> reserve_lookup(db::connection& c,
+                                                    const http::idempotency_ticket& t,
+                                                    std::int64_t now_ms) {
+    auto& st = c.prepare(std::string("SELECT ") + booking_cols +
+                         ", request_hash FROM bookings WHERE user_id = ? AND idem_key = ? AND "
+                         "created_ms > ? ORDER BY created_ms DESC LIMIT 1");
+    st.bind_all(t.caller, t.key, now_ms - http::idempotency_ttl_ms);
+    std::optional<http::stored_response> out;
+    if (st.step())
+        out = http::stored_response{st.text(12), 201, "application/json",
+                                    created_body(read_booking(st))};
+    st.reset();
+    if (!out) out = http::idempotency_lookup(c, t, now_ms);
+    return out;
+}
+
 std::optional<event_row> find_event(db::connection& c, std::string_view where,
                                     std::string_view key) {
     auto& st =
@@ -204,7 +228,7 @@ result<checkin> check_in(db::tx& t, const std::string& id, const std::string& st
 
 struct reserve_outcome {
     int status = 201;
-    std::string body;  // the response body, stored for idempotent replays
+    std::string body;  // the response body (a replay's as first given)
     std::string content_type = "application/json";
     bool replayed = false;
 };
@@ -779,14 +803,13 @@ class booking_module final : public module {
         b.status = "reserved";
         b.created_ms = now;
         b.expires_ms = now + hold_ms_;
-        const std::string created_body =
-            json::serialize(boost::json::object{{"success", true}, {"data", to_json(b)}});
         const http::idempotency_ticket ticket = *req.idempotency;
         const std::int64_t limit = show->max_per_user;
         auto outcome = co_await ctx_.inventory.run_on(
             b.event_id,
-            [this, b, created_body, ticket, limit](shard& s) -> awaitable<result<reserve_outcome>> {
-                co_return co_await reserve_on_shard(s, b, created_body, ticket, limit);
+            [this, b, body = created_body(b), ticket,
+             limit](shard& s) -> awaitable<result<reserve_outcome>> {
+                co_return co_await reserve_on_shard(s, b, body, ticket, limit);
             });
         if (!outcome.ok()) {
             // A retry of a request that took effect can be refused from memory (its own seats
@@ -797,7 +820,7 @@ class booking_module final : public module {
                 auto stored = co_await ctx_.db.read<std::optional<http::stored_response>>(
                     [ticket,
                      now](db::connection& c) -> result<std::optional<http::stored_response>> {
-                        return http::idempotency_lookup(c, ticket, now);
+                        return reserve_lookup(c, ticket, now);
                     });
                 if (stored.ok() && *stored) {
                     req.idempotency->recorded = true;
@@ -840,26 +863,25 @@ class booking_module final : public module {
                                                                               -> result<
                                                                                   reserve_outcome> {
             // A retry of a request that already took effect: answer as the first time did.
-            if (auto stored = maybe_stored ? http::idempotency_lookup(t.conn(), ticket, t.now_ms())
-                                           : std::nullopt) {
+            if (auto stored =
+                    maybe_stored ? reserve_lookup(t.conn(), ticket, t.now_ms()) : std::nullopt) {
                 if (stored->request_hash != ticket.request_hash)
                     return error{422, "IDEMPOTENCY_KEY_REUSED",
                                  "this Idempotency-Key was used with another request"};
                 return reserve_outcome{stored->status, stored->body, stored->content_type, true};
             }
+            // The key and request hash go into the row: it is the stored answer (reserve_lookup).
             t.prepare(
                  "INSERT INTO bookings (id, tenant_id, user_id, event_id, show_id, zone_id, "
-                 "quantity, "
-                 "amount, currency, status, expires_ms, created_ms, updated_ms) VALUES (?, ?, ?, "
-                 "?, ?, ?, "
-                 "?, ?, ?, 'reserved', ?, ?, ?)")
+                 "quantity, amount, currency, status, expires_ms, created_ms, updated_ms, "
+                 "idem_key, request_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?, "
+                 "?, ?)")
                 .bind_all(b.id, b.tenant_id, b.user_id, b.event_id, b.show_id, b.zone_id,
                           b.quantity, b.amount, b.currency, b.expires_ms, b.created_ms,
-                          b.created_ms)
+                          b.created_ms, ticket.key, ticket.request_hash)
                 .run();
             move_seats(t, b.zone_id, b.quantity, 0);
             t.publish("booking.created", event_payload(b));
-            http::idempotency_record(t, ticket, 201, "application/json", body);
             return reserve_outcome{201, body, "application/json", false};
         });
         if (!committed.ok() || committed->replayed) {
@@ -1452,8 +1474,7 @@ class booking_module final : public module {
             while (b.step())
                 out.live.push_back(read_booking(b));
             b.reset();
-            out.recorded_keys = reserve_keys_.load(c, reserve_route,
-                                                   ctx_.clock.now_ms() - http::idempotency_ttl_ms);
+            out.recorded_keys = load_reserve_keys(c);
             return out;
         });
         if (!st.ok()) throw std::runtime_error("booking: cannot load the inventory");
@@ -1517,6 +1538,22 @@ class booking_module final : public module {
     std::int64_t pass_ms_ = 300'000;
     std::int64_t hold_ms_ = 600'000;
     std::int64_t quantity_max_ = 100;
+    // Notes the reserve keys of the last 24 h: those of bookings (ids are time-ordered, so the
+    // scan starts an hour before the cutoff rather than at the first booking) and the answers
+    // without effect that the middleware kept.
+    std::size_t load_reserve_keys(db::connection& c) {
+        const std::int64_t since = ctx_.clock.now_ms() - http::idempotency_ttl_ms;
+        std::size_t n = reserve_keys_.load(c, reserve_route, since);
+        auto& st = c.prepare(
+            "SELECT user_id, idem_key FROM bookings WHERE id >= ? AND created_ms >= ? AND "
+            "idem_key IS NOT NULL");
+        st.bind_all(id_floor("bkg", since - 3'600'000), since);
+        for (; st.step(); ++n)
+            reserve_keys_.note(st.text_view(0), reserve_route, st.text_view(1));
+        st.reset();
+        return n;
+    }
+
     // Reserve's idempotency keys that may have a stored answer (sold-out 409s skip the lookup).
     http::recorded_keys reserve_keys_;
     static constexpr std::string_view reserve_route = "POST /api/v1/bookings/reserve";

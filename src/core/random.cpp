@@ -1,5 +1,6 @@
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 
@@ -31,18 +32,31 @@ std::string random_hex(std::size_t n) {
 // sort together, so inserts land on the right edge of each B-tree instead of a random page
 // (at thousands of inserts per second that is the difference between a few pages written per
 // commit and one page per row).
-std::string new_id(std::string_view prefix) {
-    const auto ms =
-        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                       std::chrono::system_clock::now().time_since_epoch())
-                                       .count());
+namespace {
+
+std::string time_prefixed(std::string_view prefix, std::uint64_t ms) {
     static constexpr char digits[] = "0123456789abcdef";
     std::string id(prefix);
     id += '_';
     for (int shift = 44; shift >= 0; shift -= 4)
         id += digits[(ms >> shift) & 15];
+    return id;
+}
+
+}  // namespace
+
+std::string new_id(std::string_view prefix) {
+    const auto ms =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
+    std::string id = time_prefixed(prefix, ms);
     id += random_hex(10);
     return id;
+}
+
+std::string id_floor(std::string_view prefix, std::int64_t unix_ms) {
+    return time_prefixed(prefix, static_cast<std::uint64_t>(std::max<std::int64_t>(0, unix_ms)));
 }
 
 }  // namespace souk

@@ -172,7 +172,11 @@ void recorded_keys::note_hash(std::uint64_t h) {
 }
 
 void recorded_keys::note(const idempotency_ticket& t) {
-    note_hash(key_hash(t.caller, t.route, t.key));
+    note(t.caller, t.route, t.key);
+}
+
+void recorded_keys::note(std::string_view caller, std::string_view route, std::string_view key) {
+    note_hash(key_hash(caller, route, key));
 }
 
 bool recorded_keys::may_have(const idempotency_ticket& t) const {

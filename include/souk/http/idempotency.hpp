@@ -42,6 +42,7 @@ class recorded_keys {
   public:
     explicit recorded_keys(std::size_t bits_log2 = 26, std::size_t capacity = 8'000'000);
     void note(const idempotency_ticket& t);
+    void note(std::string_view caller, std::string_view route, std::string_view key);
     bool may_have(const idempotency_ticket& t) const;
     // Notes every key of `route` stored since since_ms; returns how many.
     std::size_t load(db::connection& c, std::string_view route, std::int64_t since_ms);
