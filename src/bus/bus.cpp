@@ -38,6 +38,7 @@ void bus::start() {
     });
     if (!pending.ok()) throw std::runtime_error("bus: cannot read the outbox");
     if (!pending->empty()) log::info("redelivering outbox events", {{"count", pending->size()}});
+    db_.writer().deliver_only([this](std::string_view type) { return has_subscriber(type); });
     committed(std::move(*pending));
 }
 
@@ -59,7 +60,7 @@ void bus::committed(std::vector<event>&& events) {
     }
 }
 
-bool bus::has_subscriber(const std::string& type) const {
+bool bus::has_subscriber(std::string_view type) const {
     for (const auto& s : subscribers_)
         if (s.type == "*" || s.type == type) return true;
     return false;

@@ -13,12 +13,15 @@ namespace souk::db {
 // ---- tx ------------------------------------------------------------------------------------
 
 std::string tx::publish(std::string type, boost::json::value payload) {
+    const bool wanted = !wanted_ || (*wanted_)(type);
     bus::event e{new_id("evt"), std::move(type), std::move(payload), now_ms()};
-    prepare("INSERT INTO outbox (id, type, payload, created_ms) VALUES (?, ?, ?, ?)")
-        .bind_all(e.id, e.type, boost::json::serialize(e.payload), e.created_ms)
+    prepare(
+        "INSERT INTO outbox (id, type, payload, created_ms, delivered_ms) VALUES (?, ?, ?, ?, ?)")
+        .bind_all(e.id, e.type, boost::json::serialize(e.payload), e.created_ms,
+                  wanted ? std::nullopt : std::optional<std::int64_t>(e.created_ms))
         .run();
     std::string id = e.id;
-    events_.push_back(std::move(e));
+    if (wanted) events_.push_back(std::move(e));
     return id;
 }
 
@@ -102,6 +105,12 @@ writer::~writer() {
     stop();
 }
 
+void writer::deliver_only(delivery_filter f) {
+    SOUK_ASSERT(!filtering_.load());
+    wanted_ = std::move(f);
+    filtering_.store(true, std::memory_order_release);
+}
+
 void writer::submit(std::unique_ptr<write_job> job) {
     {
         std::lock_guard lock(mu_);
@@ -150,7 +159,7 @@ void writer::loop() {
 void writer::run_batch(std::vector<std::unique_ptr<write_job>>& batch) {
     const auto started = std::chrono::steady_clock::now();
     const auto deadline = started + std::chrono::microseconds(opts_.batch_wait_us_max);
-    tx t(*conn_, clock_);
+    tx t(*conn_, clock_, filtering_.load(std::memory_order_acquire) ? &wanted_ : nullptr);
     std::vector<status> outcomes;
     bool batch_ok = true;
     try {
@@ -257,7 +266,7 @@ void writer::run_batch(std::vector<std::unique_ptr<write_job>>& batch) {
 
 // Runs one job in a transaction of its own, after its batch failed to commit.
 status writer::run_alone(write_job& job) {
-    tx t(*conn_, clock_);
+    tx t(*conn_, clock_, filtering_.load(std::memory_order_acquire) ? &wanted_ : nullptr);
     t.begin_job();
     try {
         conn_->exec("BEGIN IMMEDIATE");

@@ -31,6 +31,7 @@ class bus {
     // type "*" receives every event. Subscribe before start().
     void subscribe(std::string type, std::string name, subscriber s);
     // Loads undelivered events from the outbox and delivers them; then delivers as commits come.
+    // From then on the writer stores events nobody subscribes to as delivered.
     void start();
     // Called by the writer thread after a commit.
     void committed(std::vector<event>&& events);
@@ -47,7 +48,7 @@ class bus {
     boost::asio::awaitable<void> deliver(event e, int attempt);
     void mark_delivered(const std::string& id);
     void flush_delivered_locked();
-    bool has_subscriber(const std::string& type) const;
+    bool has_subscriber(std::string_view type) const;
     static constexpr std::size_t delivered_batch_max = 512;
 
     boost::asio::any_io_executor ex_;

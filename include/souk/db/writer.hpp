@@ -2,6 +2,7 @@
 // ONE writer thread commits jobs in groups: many jobs, one transaction, one fsync. Each job runs
 // in its own savepoint, so a job that fails is rolled back alone; a job is completed (on the
 // caller's executor) only after the batch has committed.
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
@@ -47,17 +48,22 @@ struct audit_entry {
     boost::json::object details = {};
 };
 
+// Which event types have subscribers (the bus answers, once they have all subscribed).
+using delivery_filter = std::function<bool(std::string_view type)>;
+
 // What a write job sees: the connection plus the outbox and the durable timers.
 class tx {
   public:
-    tx(connection& c, const souk::clock& clk) : c_(c), clock_(clk) {}
+    tx(connection& c, const souk::clock& clk, const delivery_filter* wanted = nullptr)
+        : c_(c), clock_(clk), wanted_(wanted) {}
     connection& conn() { return c_; }
     statement& prepare(std::string_view sql) { return c_.prepare(sql); }
     // The job's time: one instant for everything a job writes (a row's created_ms and the
     // expiry computed from it agree to the millisecond), read when the job starts.
     std::int64_t now_ms() const { return job_now_ms_ >= 0 ? job_now_ms_ : clock_.now_ms(); }
 
-    // Writes the event to the outbox in this transaction; delivered after commit.
+    // Writes the event to the outbox in this transaction; delivered after commit (an event
+    // without subscribers is written as delivered: there is nothing to do after the commit).
     std::string publish(std::string type, boost::json::value payload);
     // A durable timer, fired on the io_context at due_ms (and after a restart if missed).
     std::string schedule(std::string kind, std::int64_t due_ms, boost::json::value payload);
@@ -77,6 +83,7 @@ class tx {
   private:
     connection& c_;
     const souk::clock& clock_;
+    const delivery_filter* wanted_;
     std::vector<bus::event> events_;
     std::vector<timer_row> timers_;
     std::vector<std::string> cancelled_;
@@ -119,6 +126,8 @@ class writer {
     writer& operator=(const writer&) = delete;
 
     void on_commit(commit_listener l) { on_commit_ = std::move(l); }
+    // Set once (the bus does, when it starts); batches begun afterwards use it.
+    void deliver_only(delivery_filter f);
     void on_batch(batch_observer o) { on_batch_ = std::move(o); }
 
     // Queues a job; refuses it (completing with 503) when the queue is full or stopped.
@@ -146,6 +155,8 @@ class writer {
     writer_options opts_;
     commit_listener on_commit_;
     batch_observer on_batch_;
+    delivery_filter wanted_;
+    std::atomic<bool> filtering_{false};  // wanted_ is set
     mutable std::mutex mu_;
     std::condition_variable cv_;
     std::deque<std::unique_ptr<write_job>> queue_;
