@@ -25,6 +25,8 @@
 #   OPEN_DURATION=30 OPEN_CONNS=128 RUSH_RATE=20000 RUSH_DURATION=10 RUSH_CAPACITY=1000
 #   SPIKE_RATE=20000 SPIKE_DURATION=10 SPIKE_PER_SECOND=5 SPIKE_BURST=20 LG_CONNS=256
 #   SOUK_THREADS= (server.threads) OUT_DIR= (keep raw outputs there) SKIP_BUILD=0
+#   BENCH_SOUK_ARGS= (more souk arguments, e.g. "--set database.wal_sync=in_commit")
+#   BENCH_SOUK_PRELOAD= (LD_PRELOAD for souk only, e.g. another malloc)
 #   CLOSED=1 OPEN=1 RUSH=1 SPIKE=1 (0 skips a part).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -110,7 +112,9 @@ start_souk() {  # start_souk LOGNAME EXTRA_ARGS...: sets souk_pid, souk_port, so
     local args=(serve "${base_args[@]}" --set server.http_port=0 --set server.https_port=0
                 --set log.requests=false "$@")
     [[ -n "$SOUK_THREADS" ]] && args+=(--set "server.threads=$SOUK_THREADS")
-    "$bin/souk" "${args[@]}" >"$work/$name.log" 2>&1 </dev/null &
+    # shellcheck disable=SC2206  # word splitting wanted: "--set a=1 --set b=2"
+    [[ -n "${BENCH_SOUK_ARGS:-}" ]] && args+=($BENCH_SOUK_ARGS)
+    LD_PRELOAD="${BENCH_SOUK_PRELOAD:-}" "$bin/souk" "${args[@]}" >"$work/$name.log" 2>&1 </dev/null &
     souk_pid=$!
     souk_port=""
     for _ in $(seq 1 150); do
