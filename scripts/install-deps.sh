@@ -6,7 +6,7 @@ packages=(
   build-essential clang libclang-rt-14-dev cmake ninja-build pkg-config ccache git
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsqlite3-dev sqlite3 libfmt-dev catch2 prometheus-cpp-dev libssl-dev openssl
-  libargon2-dev libqrencode-dev
+  libargon2-dev libqrencode-dev libjemalloc-dev
   python3 curl wrk nginx-light clang-format
 )
 # The web app (web/): Node.js and npm build it (this machine kind ships Node.js 20; Debian's own
