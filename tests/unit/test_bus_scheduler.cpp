@@ -213,6 +213,28 @@ TEST_CASE("bus: undelivered outbox events are delivered again after a restart", 
     }
 }
 
+TEST_CASE("bus: after start, an event nobody subscribes to is stored already delivered", "[bus]") {
+    temp_dir dir;
+    souk::manual_clock clk;
+    node n(dir.file("souk.db"), clk);
+    n.wire();
+    std::vector<souk::bus::event> got;
+    n.bus.subscribe("item.added", "probe", recorder(got));
+    // Before start() the subscriptions may be incomplete: every event waits for delivery.
+    const std::string early = n.publish("item.removed", {{"id", 1}});
+    CHECK(n.count("SELECT COUNT(*) FROM outbox WHERE delivered_ms IS NULL") == 1);
+    n.bus.start();
+
+    const std::string unheard = n.publish("item.removed", {{"id", 2}});
+    const std::string heard = n.publish("item.added", {{"id", 3}});
+    // Kept in the outbox (the log of what happened), but with nothing left to do.
+    CHECK(n.count("SELECT COUNT(*) FROM outbox WHERE id = '" + unheard +
+                  "' AND delivered_ms = created_ms") == 1);
+    REQUIRE(run_until(n.io, [&] { return got.size() == 1 && n.delivered(heard); }));
+    CHECK(got[0].id == heard);
+    REQUIRE(run_until(n.io, [&] { return n.bus.backlog() == 0 && n.delivered(early); }));
+}
+
 TEST_CASE("inbox: first_delivery is true once per subscriber and event", "[bus]") {
     temp_dir dir;
     souk::manual_clock clk;
