@@ -151,6 +151,13 @@ void writer::loop() {
             cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
             if (queue_.empty()) return;  // stopping, and everything queued is done
         }
+        if (checkpoint_wanted_.exchange(false, std::memory_order_relaxed)) {
+            try {
+                conn_->exec("PRAGMA wal_checkpoint(PASSIVE)");
+            } catch (const sql_error& e) {
+                log::warn("writer checkpoint failed", {{"sqlite", e.what()}});
+            }
+        }
         run_batch(batch);
         batch.clear();
     }

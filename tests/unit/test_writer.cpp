@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <filesystem>
 #include <future>
 #include <mutex>
 #include <souk/db/database.hpp>
@@ -674,4 +675,61 @@ TEST_CASE("writer: stop finishes queued jobs, then refuses new ones", "[writer]"
     CHECK(late.err().status == 503);
     CHECK_FALSE(r.has_item(6));
     r.writer().stop();  // idempotent
+}
+
+TEST_CASE("database: under continuous writes the WAL is started over past wal_bytes_max",
+          "[writer][checkpoint]") {
+    temp_dir dir;
+    souk::system_clock clock;
+    const std::string path = dir.file("souk.db");
+    db::database_options opts{path, "FULL", 2, {}};
+    opts.wal_bytes_max = 1 << 20;
+    db::database database(opts, clock);
+    REQUIRE(database.writer()
+                .write_sync<bool>([](db::tx& t) -> result<bool> {
+                    t.conn().exec("CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB)");
+                    return true;
+                })
+                .ok());
+
+    // Four clients keep the writer busy (always a job queued) until 24 times the bound has gone
+    // through the log and the checkpointer has had a few rounds.
+    constexpr std::uintmax_t written_min = 24u << 20;
+    std::atomic<std::uintmax_t> written{0};
+    std::atomic<bool> failed{false};
+    const auto started = std::chrono::steady_clock::now();
+    auto busy = [&] {
+        return written.load() < written_min ||
+               std::chrono::steady_clock::now() - started < std::chrono::seconds(2);
+    };
+    std::vector<std::thread> clients;
+    for (int c = 0; c < 4; ++c) {
+        clients.emplace_back([&] {
+            const std::string blob(4000, 'x');
+            while (busy() && !failed) {
+                auto ok = database.writer().write_sync<bool>([&](db::tx& t) -> result<bool> {
+                    t.prepare("INSERT INTO blobs (data) VALUES (?)").bind(1, blob).run();
+                    return true;
+                });
+                if (!ok.ok()) failed = true;
+                written += blob.size();
+            }
+        });
+    }
+    std::uintmax_t wal_max_seen = 0;
+    while (busy() && !failed) {
+        std::error_code ec;
+        const auto size = std::filesystem::file_size(path + "-wal", ec);
+        if (!ec) wal_max_seen = std::max(wal_max_seen, size);
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    for (auto& t : clients)
+        t.join();
+    REQUIRE_FALSE(failed);
+    INFO("written " << written.load() << " bytes, largest WAL seen " << wal_max_seen);
+    // The log grows past the bound between two checkpoint rounds (200 ms of writes), then starts
+    // over; without the writer's help it held everything written since the start.
+    CHECK(wal_max_seen < written.load() / 3);
+    std::error_code ec;
+    CHECK(std::filesystem::file_size(path + "-wal", ec) < written.load() / 3);
 }

@@ -140,6 +140,11 @@ class writer {
     template <class T>
     result<T> write_sync(std::function<result<T>(tx&)> fn);
 
+    // Asks for one PASSIVE checkpoint on the writer's own connection between two batches: it
+    // copies the few frames committed since the background checkpoint, so that the next batch
+    // finds the WAL fully copied and starts it again from the beginning (database.cpp).
+    void request_checkpoint() { checkpoint_wanted_.store(true, std::memory_order_relaxed); }
+
     // Finishes every queued job, then stops the thread. Idempotent.
     void stop();
     writer_stats stats() const;
@@ -157,6 +162,7 @@ class writer {
     batch_observer on_batch_;
     delivery_filter wanted_;
     std::atomic<bool> filtering_{false};  // wanted_ is set
+    std::atomic<bool> checkpoint_wanted_{false};
     mutable std::mutex mu_;
     std::condition_variable cv_;
     std::deque<std::unique_ptr<write_job>> queue_;
