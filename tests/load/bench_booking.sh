@@ -47,7 +47,9 @@ SPIKE_DURATION=${SPIKE_DURATION:-10}
 SPIKE_PER_SECOND=${SPIKE_PER_SECOND:-5}
 SPIKE_BURST=${SPIKE_BURST:-20}
 LG_CONNS=${LG_CONNS:-256}
-SOUK_THREADS=${SOUK_THREADS:-}
+# souk and its CLI read SOUK_* variables as settings: SOUK_THREADS is this script's knob.
+threads_knob=${SOUK_THREADS:-}
+unset SOUK_THREADS
 SKIP_BUILD=${SKIP_BUILD:-0}
 CLOSED=${CLOSED:-1}
 OPEN=${OPEN:-1}
@@ -111,7 +113,7 @@ start_souk() {  # start_souk LOGNAME EXTRA_ARGS...: sets souk_pid, souk_port, so
     shift
     local args=(serve "${base_args[@]}" --set server.http_port=0 --set server.https_port=0
                 --set log.requests=false "$@")
-    [[ -n "$SOUK_THREADS" ]] && args+=(--set "server.threads=$SOUK_THREADS")
+    [[ -n "$threads_knob" ]] && args+=(--set "server.threads=$threads_knob")
     # shellcheck disable=SC2206  # word splitting wanted: "--set a=1 --set b=2"
     [[ -n "${BENCH_SOUK_ARGS:-}" ]] && args+=($BENCH_SOUK_ARGS)
     LD_PRELOAD="${BENCH_SOUK_PRELOAD:-}" "$bin/souk" "${args[@]}" >"$work/$name.log" 2>&1 </dev/null &

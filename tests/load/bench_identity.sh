@@ -21,7 +21,9 @@ WRK_DURATION=${WRK_DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-64}
 USERS=${USERS:-8}
 LOGIN_CONNS=${LOGIN_CONNS:-8}
-SOUK_THREADS=${SOUK_THREADS:-}
+# souk and its CLI read SOUK_* variables as settings: SOUK_THREADS is this script's knob.
+threads_knob=${SOUK_THREADS:-}
+unset SOUK_THREADS
 SKIP_BUILD=${SKIP_BUILD:-0}
 
 for tool in wrk curl python3 timeout; do
@@ -56,7 +58,7 @@ souk_args=(serve --env test --set "data_dir=$work/souk" --set server.http_port=0
            --set server.https_port=0 --set log.requests=false
            --set rate_limits.auth.per_second=1000 --set rate_limits.auth.burst=100000
            --set rate_limits.session.per_second=1000000 --set rate_limits.session.burst=1000000)
-[[ -n "$SOUK_THREADS" ]] && souk_args+=(--set "server.threads=$SOUK_THREADS")
+[[ -n "$threads_knob" ]] && souk_args+=(--set "server.threads=$threads_knob")
 "$bin/souk" "${souk_args[@]}" >"$work/souk.log" 2>&1 </dev/null &
 souk_pid=$!
 souk_port=""
