@@ -231,7 +231,7 @@ class identity_module final : public module {
         if (header.size() < 8 ||
             !(header.substr(0, 7) == "Bearer " || header.substr(0, 7) == "bearer "))
             return error::unauthenticated();
-        auto claims = verify_access_token(header.substr(7), tokens_, ctx_.clock.now_ms());
+        auto claims = verified_.verify(header.substr(7), tokens_, ctx_.clock.now_ms());
         if (!claims.ok()) return claims.err();
         if (!cutoffs_.accepts(claims->sub, claims->iat_ms))
             return error::unauthenticated("session revoked; log in again");
@@ -703,7 +703,7 @@ class identity_module final : public module {
     bool caller_mfa(const request& req) const {
         const auto header = req.header("Authorization");
         if (header.size() < 8) return false;
-        auto c = verify_access_token(header.substr(7), tokens_, ctx_.clock.now_ms());
+        auto c = verified_.verify(header.substr(7), tokens_, ctx_.clock.now_ms());
         return c.ok() && c->mfa;
     }
 
@@ -1022,6 +1022,7 @@ class identity_module final : public module {
 
     context& ctx_;
     token_settings tokens_;
+    mutable verified_tokens verified_;
     std::int64_t refresh_lifetime_ms_ = 0;
     bool require_mfa_for_staff_ = true;
     std::string public_url_;

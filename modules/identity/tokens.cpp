@@ -125,4 +125,23 @@ result<access_claims> verify_access_token(std::string_view token, const token_se
     return c;
 }
 
+result<access_claims> verified_tokens::verify(std::string_view token, const token_settings& s,
+                                              std::int64_t now_ms) {
+    {
+        std::lock_guard lock(mu_);
+        if (auto it = known_.find(token); it != known_.end()) {
+            if (now_ms < it->second.exp_s * 1000) return it->second;
+            known_.erase(it);
+            return error{401, "TOKEN_EXPIRED", "access token expired"};
+        }
+    }
+    auto claims = verify_access_token(token, s, now_ms);
+    if (claims.ok()) {
+        std::lock_guard lock(mu_);
+        if (known_.size() >= capacity_) known_.clear();
+        known_.emplace(std::string(token), *claims);
+    }
+    return claims;
+}
+
 }  // namespace souk::identity

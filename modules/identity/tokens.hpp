@@ -2,8 +2,11 @@
 // Access tokens: JWT HS256 with strict validation — the algorithm allow-list and the signature
 // are checked before any claim is read; then typ, iss, aud and exp.
 #include <cstdint>
+#include <mutex>
 #include <souk/core/result.hpp>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace souk::identity {
@@ -28,5 +31,28 @@ std::string sign_access_token(const access_claims& c, const token_settings& s);
 // UNAUTHENTICATED for anything malformed or forged; TOKEN_EXPIRED when only the time is up.
 result<access_claims> verify_access_token(std::string_view token, const token_settings& s,
                                           std::int64_t now_ms);
+
+// verify_access_token with a memory: a client sends the same token with every request until it
+// expires, and checking its signature and parsing its claims each time was most of what
+// authenticating a request cost. Only tokens that verified are kept, keyed by the whole token
+// (a forgery or an edit is another string, checked in full); expiry is judged on every use.
+// Bounded: when full it starts empty again. Thread-safe.
+class verified_tokens {
+  public:
+    explicit verified_tokens(std::size_t capacity = 8192) : capacity_(capacity) {}
+    result<access_claims> verify(std::string_view token, const token_settings& s,
+                                 std::int64_t now_ms);
+
+  private:
+    struct text_hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view t) const {
+            return std::hash<std::string_view>{}(t);
+        }
+    };
+    std::size_t capacity_;
+    std::mutex mu_;
+    std::unordered_map<std::string, access_claims, text_hash, std::equal_to<>> known_;
+};
 
 }  // namespace souk::identity

@@ -242,3 +242,46 @@ TEST_CASE("absurd exp and iat values are refused, not undefined behaviour", "[id
         CHECK_FALSE(r2.ok());
     }
 }
+
+TEST_CASE("verified_tokens: a token that verified is answered from memory until it expires",
+          "[identity][jwt]") {
+    verified_tokens cache(2);
+    const std::string token = sign_access_token(sample(), settings);
+    const auto first = cache.verify(token, settings, now_ms);
+    REQUIRE(first.ok());
+    CHECK(first->sub == "usr_abc");
+    CHECK(first->roles == std::vector<std::string>{"member"});
+
+    // From memory: one cache serves one set of settings, so a token it knows is not checked
+    // again (here against another issuer, which a full check would refuse).
+    token_settings other = settings;
+    other.issuer = "elsewhere";
+    REQUIRE_FALSE(verify_access_token(token, other, now_ms).ok());
+    const auto again = cache.verify(token, other, now_ms);
+    REQUIRE(again.ok());
+    CHECK(again->tenant == "default");
+
+    // Any edit is another string: checked in full, refused.
+    std::string edited = token;
+    char& c = edited[edited.size() - 10];  // inside the signature, not its padding bits
+    c = c == 'A' ? 'B' : 'A';
+    const auto forged = cache.verify(edited, settings, now_ms);
+    REQUIRE_FALSE(forged.ok());
+    CHECK(forged.err().code == "UNAUTHENTICATED");
+
+    // Expiry is judged on every use, remembered or not.
+    const std::int64_t exp_ms = sample().exp_s * 1000;
+    const auto expired = cache.verify(token, settings, exp_ms);
+    REQUIRE_FALSE(expired.ok());
+    CHECK(expired.err().code == "TOKEN_EXPIRED");
+    CHECK(cache.verify(token, settings, exp_ms - 1).ok());
+
+    // Past its capacity the cache starts empty again; every token still verifies.
+    for (int i = 0; i < 5; ++i) {
+        auto c = sample();
+        c.sub = "usr_" + std::to_string(i);
+        const auto r = cache.verify(sign_access_token(c, settings), settings, now_ms);
+        REQUIRE(r.ok());
+        CHECK(r->sub == c.sub);
+    }
+}
