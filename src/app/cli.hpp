@@ -26,7 +26,8 @@ args parse_args(int argc, char** argv, int first, const std::vector<std::string>
 
 // Loads configuration from --env, --config and --set key=value; prints the problem and
 // returns nullopt (exit 2) when it is invalid.
-std::optional<config::settings> load_settings(const args& a);
+// create_data_dir false: for commands that only inspect, a missing data_dir is an error.
+std::optional<config::settings> load_settings(const args& a, bool create_data_dir = true);
 
 // Secrets from configuration, else from data_dir/secrets.json, generated on first use.
 souk::secrets load_secrets(const config::settings& s);

@@ -196,9 +196,14 @@ int cmd_check(const args& a) {
              "usage: souk check\nVerifies the database: SQLite integrity and the kernel's "
              "invariants. Exit 1 on any violation."))
         return exit_ok;
-    auto s = load_settings(a);
+    auto s = load_settings(a, false);
     if (!s) return exit_usage;
-    db::connection c(config::in_data_dir(*s, s->db_path), db::open_mode::read_only);
+    const auto path = config::in_data_dir(*s, s->db_path);
+    if (!std::filesystem::exists(path)) {
+        std::fprintf(stderr, "souk check: no database at %s\n", path.c_str());
+        return exit_failure;
+    }
+    db::connection c(path, db::open_mode::read_only);
     int problems = 0;
     const auto ic = integrity(c);
     std::printf("integrity_check: %s\n", ic.c_str());

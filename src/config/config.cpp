@@ -118,7 +118,7 @@ bool within(std::int64_t v, std::int64_t lo, std::int64_t hi) {
     return v >= lo && v <= hi;
 }
 
-result<settings> extract(json::object doc) {
+result<settings> extract(json::object doc, bool create_data_dir) {
     settings s;
     s.env = std::string(doc.at("env").get_string());
     if (s.env != "dev" && s.env != "test" && s.env != "staging" && s.env != "prod")
@@ -232,11 +232,16 @@ result<settings> extract(json::object doc) {
     const auto delay = get_int(doc.at("testing").get_object(), "bus_delivery_delay_ms");
     if (!within(delay, 0, 10'000) || (delay != 0 && s.env != "test"))
         return config_error("testing.bus_delivery_delay_ms", "must be 0 (0..10000 in test)");
-    // The data directory must exist (we create it) and be writable.
+    // The data directory must exist (we create it, unless only asked to look) and be writable.
     std::error_code ec;
-    std::filesystem::create_directories(s.data_dir, ec);
-    if (ec || access(s.data_dir.c_str(), W_OK) != 0)
-        return config_error("data_dir", "cannot create or write " + s.data_dir);
+    if (!create_data_dir) {
+        if (!std::filesystem::is_directory(s.data_dir, ec))
+            return config_error("data_dir", "no such directory: " + s.data_dir);
+    } else {
+        std::filesystem::create_directories(s.data_dir, ec);
+        if (ec || access(s.data_dir.c_str(), W_OK) != 0)
+            return config_error("data_dir", "cannot create or write " + s.data_dir);
+    }
     s.raw = std::move(doc);
     return s;
 }
@@ -291,7 +296,7 @@ result<settings> load(const load_options& opts) {
         if (auto s = set_path(doc, k, v); !s.ok()) return std::move(s).err();
     }
     doc["env"] = env;
-    return extract(std::move(doc));
+    return extract(std::move(doc), opts.create_data_dir);
 }
 
 std::string in_data_dir(const settings& s, const std::string& p) {

@@ -166,9 +166,16 @@ class Database(unittest.TestCase):
 
     def test_check_without_a_database_fails(self):
         d = tmpdir(self)
-        p = run_cli("check", data_dir=os.path.join(d, "nothing-here"))
+        missing = os.path.join(d, "nothing-here")
+        p = run_cli("check", data_dir=missing)
         self.assertNotEqual(p.returncode, 0)
-        self.assertTrue(p.stderr.strip())
+        self.assertIn("no such directory: " + missing, p.stderr)
+        self.assertFalse(os.path.exists(missing), "check must not create the data dir")
+        # A data dir without a database: named, and nothing created in it.
+        p = run_cli("check", data_dir=d)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("no database at " + os.path.join(d, "souk.db"), p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(d, "souk.db")))
 
     def test_routes(self):
         p = run_cli("routes", "--env", "test")

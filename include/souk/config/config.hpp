@@ -48,6 +48,7 @@ struct load_options {
     std::string file;  // extra overlay file
     std::vector<std::pair<std::string, std::string>> overrides;  // key path -> JSON or string
     bool use_environment = true;
+    bool create_data_dir = true;  // false: inspecting commands, which must not leave one behind
 };
 
 result<settings> load(const load_options& o);
