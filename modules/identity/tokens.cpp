@@ -16,6 +16,10 @@ error invalid() {
     return error::unauthenticated("invalid access token");
 }
 
+error expired() {
+    return error{401, "TOKEN_EXPIRED", "access token expired"};
+}
+
 // NumericDates from 1970 to the year 5138: anything else is not one of ours, and converting it
 // to an integer (or to milliseconds) would overflow.
 bool sane_numeric_date(const boost::json::value* v) {
@@ -121,7 +125,7 @@ result<access_claims> verify_access_token(std::string_view token, const token_se
     c.exp_s = static_cast<std::int64_t>(exp->to_number<double>());
     c.iat_ms = static_cast<std::int64_t>(std::llround(iat->to_number<double>() * 1000.0));
     if (const auto* mfa = p.if_contains("mfa"); mfa && mfa->is_bool()) c.mfa = mfa->get_bool();
-    if (now_ms >= c.exp_s * 1000) return error{401, "TOKEN_EXPIRED", "access token expired"};
+    if (now_ms >= c.exp_s * 1000) return expired();
     return c;
 }
 
@@ -132,7 +136,7 @@ result<access_claims> verified_tokens::verify(std::string_view token, const toke
         if (auto it = known_.find(token); it != known_.end()) {
             if (now_ms < it->second.exp_s * 1000) return it->second;
             known_.erase(it);
-            return error{401, "TOKEN_EXPIRED", "access token expired"};
+            return expired();
         }
     }
     auto claims = verify_access_token(token, s, now_ms);

@@ -111,6 +111,19 @@ void writer::deliver_only(delivery_filter f) {
     filtering_.store(true, std::memory_order_release);
 }
 
+const delivery_filter* writer::delivery_filter_in_force() const {
+    return filtering_.load(std::memory_order_acquire) ? &wanted_ : nullptr;
+}
+
+void writer::checkpoint_if_asked() {
+    if (!checkpoint_wanted_.exchange(false, std::memory_order_relaxed)) return;
+    try {
+        conn_->exec("PRAGMA wal_checkpoint(PASSIVE)");
+    } catch (const sql_error& e) {
+        log::warn("writer checkpoint failed", {{"sqlite", e.what()}});
+    }
+}
+
 void writer::submit(std::unique_ptr<write_job> job) {
     {
         std::lock_guard lock(mu_);
@@ -151,13 +164,7 @@ void writer::loop() {
             cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
             if (queue_.empty()) return;  // stopping, and everything queued is done
         }
-        if (checkpoint_wanted_.exchange(false, std::memory_order_relaxed)) {
-            try {
-                conn_->exec("PRAGMA wal_checkpoint(PASSIVE)");
-            } catch (const sql_error& e) {
-                log::warn("writer checkpoint failed", {{"sqlite", e.what()}});
-            }
-        }
+        checkpoint_if_asked();
         run_batch(batch);
         batch.clear();
     }
@@ -166,7 +173,7 @@ void writer::loop() {
 void writer::run_batch(std::vector<std::unique_ptr<write_job>>& batch) {
     const auto started = std::chrono::steady_clock::now();
     const auto deadline = started + std::chrono::microseconds(opts_.batch_wait_us_max);
-    tx t(*conn_, clock_, filtering_.load(std::memory_order_acquire) ? &wanted_ : nullptr);
+    tx t(*conn_, clock_, delivery_filter_in_force());
     std::vector<status> outcomes;
     bool batch_ok = true;
     try {
@@ -273,7 +280,7 @@ void writer::run_batch(std::vector<std::unique_ptr<write_job>>& batch) {
 
 // Runs one job in a transaction of its own, after its batch failed to commit.
 status writer::run_alone(write_job& job) {
-    tx t(*conn_, clock_, filtering_.load(std::memory_order_acquire) ? &wanted_ : nullptr);
+    tx t(*conn_, clock_, delivery_filter_in_force());
     t.begin_job();
     try {
         conn_->exec("BEGIN IMMEDIATE");

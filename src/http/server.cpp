@@ -125,17 +125,6 @@ bool to_request(bhttp::request<bhttp::string_body>& msg, request& req) {
     return true;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-        if (x != y) return false;
-    }
-    return true;
-}
-
 // Headers the server writes itself (framing and the request id), never copied from a handler.
 bool server_owned(std::string_view name) {
     switch (name.size()) {

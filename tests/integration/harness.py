@@ -357,15 +357,26 @@ def is_closed(sock, timeout=5.0):
 
 
 class ServerTestCase(unittest.TestCase):
-    """A test case with one server shared by the whole class."""
+    """A test case with one server shared by the whole class. Subclasses may override
+    new_server (how it is made) and prepare (what happens before the tests: by default the start);
+    check_sanitizer makes the class fail on a sanitizer report once the server has stopped."""
 
     server_sets = {}
+    check_sanitizer = False
+
+    @classmethod
+    def new_server(cls):
+        return Server(sets=cls.server_sets)
+
+    @classmethod
+    def prepare(cls):
+        cls.server.start()
 
     @classmethod
     def setUpClass(cls):
-        cls.server = Server(sets=cls.server_sets)
+        cls.server = cls.new_server()
         try:
-            cls.server.start()
+            cls.prepare()
         except Exception:
             cls.server.cleanup()
             raise
@@ -375,5 +386,7 @@ class ServerTestCase(unittest.TestCase):
         try:
             if cls.server.running():
                 cls.server.stop()
+            if cls.check_sanitizer:
+                cls.server.check_sanitizer()
         finally:
             cls.server.cleanup()

@@ -6,36 +6,27 @@ import unittest
 from booking_support import (FUTURE, PAST, Api, available, booking_server, create_user_cli,
                              db_zone, error_code, first_zone, login, make_event, query,
                              register_member, start, unique, zones_of)
+from harness import ServerTestCase
 
 
-class BookingApiTest(unittest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.server = booking_server(hold_seconds=300)
-        cls.server.data_dir  # made by Server
-        try:
-            cls.org_email = "%s@example.org" % unique("org")
-            cls.org2_email = "%s@example.org" % unique("org")
-            create_user_cli(cls.server.data_dir, cls.org_email)
-            create_user_cli(cls.server.data_dir, cls.org2_email)
-            start(cls.server)
-            cls.org = login(cls.server, cls.org_email)
-            cls.org2 = login(cls.server, cls.org2_email)
-            cls.alice = register_member(cls.server)
-            cls.bob = register_member(cls.server)
-            cls.anon = Api(cls.server)
-        except Exception:
-            cls.server.cleanup()
-            raise
+class BookingApiTest(ServerTestCase):
 
     @classmethod
-    def tearDownClass(cls):
-        try:
-            if cls.server.running():
-                cls.server.stop()
-        finally:
-            cls.server.cleanup()
+    def new_server(cls):
+        return booking_server(hold_seconds=300)
+
+    @classmethod
+    def prepare(cls):
+        cls.org_email = "%s@example.org" % unique("org")
+        cls.org2_email = "%s@example.org" % unique("org")
+        create_user_cli(cls.server.data_dir, cls.org_email)
+        create_user_cli(cls.server.data_dir, cls.org2_email)
+        start(cls.server)
+        cls.org = login(cls.server, cls.org_email)
+        cls.org2 = login(cls.server, cls.org2_email)
+        cls.alice = register_member(cls.server)
+        cls.bob = register_member(cls.server)
+        cls.anon = Api(cls.server)
 
     def assertStatus(self, resp, status, code=None):
         self.assertEqual(resp.status, status, resp)

@@ -8,35 +8,26 @@ import urllib.parse
 
 import booking_support as bs
 import payments_support as ps
-from harness import wait_until
+from harness import ServerTestCase, wait_until
 
 OLD_SECRET = "an-old-webhook-secret-0123456789"
 
 
-class MoneyCase(unittest.TestCase):
+class MoneyCase(ServerTestCase):
     server_extra = {}
     hold_seconds = 30
+    check_sanitizer = True
 
     @classmethod
-    def setUpClass(cls):
-        cls.server = ps.money_server(hold_seconds=cls.hold_seconds, extra=cls.server_extra)
-        try:
-            bs.start(cls.server)
-            cls.org = bs.organizer(cls.server)
-            cls.admin = ps.admin(cls.server)
-            cls.secret = ps.webhook_secret(cls.server.data_dir)
-        except Exception:
-            cls.server.cleanup()
-            raise
+    def new_server(cls):
+        return ps.money_server(hold_seconds=cls.hold_seconds, extra=cls.server_extra)
 
     @classmethod
-    def tearDownClass(cls):
-        try:
-            if cls.server.running():
-                cls.server.stop()
-            cls.server.check_sanitizer()
-        finally:
-            cls.server.cleanup()
+    def prepare(cls):
+        bs.start(cls.server)
+        cls.org = bs.organizer(cls.server)
+        cls.admin = ps.admin(cls.server)
+        cls.secret = ps.webhook_secret(cls.server.data_dir)
 
     def tearDown(self):
         ps.assert_money_invariants(self, self.server.data_dir)

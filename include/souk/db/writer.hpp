@@ -152,6 +152,8 @@ class writer {
 
   private:
     void loop();
+    const delivery_filter* delivery_filter_in_force() const;  // null until deliver_only
+    void checkpoint_if_asked();                               // between batches
     void run_batch(std::vector<std::unique_ptr<write_job>>& batch);
     status run_alone(write_job& job);
 

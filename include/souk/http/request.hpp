@@ -26,6 +26,18 @@ struct principal {
 
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
+// ASCII case-insensitive equality, for header names and tokens.
+inline bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+        if (x != y) return false;
+    }
+    return true;
+}
+
 // Set by the idempotency middleware on routes that take an Idempotency-Key.
 struct idempotency_ticket {
     std::string caller;  // user id, or "ip:<address>"
