@@ -14,6 +14,7 @@
 #include <souk/log/log.hpp>
 
 #include "catalog.hpp"
+#include "owners.hpp"
 #include "passes.hpp"
 
 namespace souk::booking {
@@ -129,15 +130,28 @@ std::string created_body(booking_row b) {
     return json::serialize(boost::json::object{{"success", true}, {"data", to_json(b)}});
 }
 
+// Booking ids as a JSON array, for `id IN (SELECT value FROM json_each(?))`.
+std::string json_ids(const std::vector<std::string>& ids) {
+    boost::json::array a;
+    a.reserve(ids.size());
+    for (const auto& id : ids)
+        a.emplace_back(id);
+    return json::serialize(a);
+}
+
 // The stored answer to a reserve key: the booking it made (its 201 rebuilt from the row), or an
-// answer without effect that the idempotency middleware kept.
+// answer without effect that the idempotency middleware kept. `pending` are the caller's
+// bookings under this key that the owner index holds in memory still (owners.hpp).
 std::optional<http::stored_response> reserve_lookup(db::connection& c,
                                                     const http::idempotency_ticket& t,
+                                                    const std::vector<std::string>& pending,
                                                     std::int64_t now_ms) {
-    auto& st = c.prepare(std::string("SELECT ") + booking_cols +
-                         ", request_hash FROM bookings WHERE user_id = ? AND idem_key = ? AND "
-                         "created_ms > ? ORDER BY created_ms DESC LIMIT 1");
-    st.bind_all(t.caller, t.key, now_ms - http::idempotency_ttl_ms);
+    auto& st = c.prepare(
+        std::string("SELECT ") + booking_cols +
+        ", request_hash FROM bookings WHERE (id IN (SELECT booking_id FROM booking_owners WHERE "
+        "user_id = ?1 AND idem_key = ?2) OR id IN (SELECT value FROM json_each(?4))) AND user_id "
+        "= ?1 AND idem_key = ?2 AND created_ms > ?3 ORDER BY created_ms DESC LIMIT 1");
+    st.bind_all(t.caller, t.key, now_ms - http::idempotency_ttl_ms, json_ids(pending));
     std::optional<http::stored_response> out;
     if (st.step())
         out = http::stored_response{st.text(12), 201, "application/json",
@@ -235,13 +249,16 @@ struct reserve_outcome {
 
 class booking_module final : public module {
   public:
-    explicit booking_module(context& ctx) : ctx_(ctx), release_timer_(ctx.executors.front()) {
+    explicit booking_module(context& ctx)
+        : ctx_(ctx), release_timer_(ctx.executors.front()), owners_timer_(ctx.executors.front()) {
         const auto& cfg = ctx.cfg.raw.at("booking").get_object();
         hold_ms_ = cfg.at("hold_seconds").to_number<std::int64_t>() * 1000;
         quantity_max_ = cfg.at("quantity_max").to_number<std::int64_t>();
         cancel_cutoff_ms_ = cfg.at("cancel_cutoff_hours").to_number<std::int64_t>() * 3'600'000;
         pass_ms_ = cfg.at("queue_pass_seconds").to_number<std::int64_t>() * 1000;
         default_currency_ = std::string(cfg.at("default_currency").get_string());
+        owners_interval_ =
+            std::chrono::seconds(cfg.at("owner_index_seconds").to_number<std::int64_t>());
         for (std::size_t i = 0; i < ctx.inventory.shard_count(); ++i) {
             shard& s = ctx.inventory.at(i);
             s.on_expiry([this, &s](const inventory::hold& h) {
@@ -256,12 +273,17 @@ class booking_module final : public module {
 
     awaitable<void> ready() override {
         co_await rebuild();
+        co_await recover_owner_index();
         asio::co_spawn(release_timer_.get_executor(), release_loop(), asio::detached);
+        asio::co_spawn(owners_timer_.get_executor(), owners_loop(), asio::detached);
     }
 
+    // After the io threads have stopped, before the writer does.
     void stop() override {
         stopped_ = true;
         release_timer_.cancel();
+        owners_timer_.cancel();
+        flush_owner_index();
     }
 
   private:
@@ -818,9 +840,9 @@ class booking_module final : public module {
             // requests is answered from memory alone.
             if (outcome.err().status == 409 && reserve_keys_.may_have(ticket)) {
                 auto stored = co_await ctx_.db.read<std::optional<http::stored_response>>(
-                    [ticket,
-                     now](db::connection& c) -> result<std::optional<http::stored_response>> {
-                        return reserve_lookup(c, ticket, now);
+                    [ticket, now, pending = owners_.pending_ids(ticket.caller, ticket.key)](
+                        db::connection& c) -> result<std::optional<http::stored_response>> {
+                        return reserve_lookup(c, ticket, pending, now);
                     });
                 if (stored.ok() && *stored) {
                     req.idempotency->recorded = true;
@@ -858,13 +880,16 @@ class booking_module final : public module {
         // Only a key that may have a stored answer is looked up in the job (the middleware lets
         // one request per key run at a time, and every stored key is noted before it answers).
         const bool maybe_stored = reserve_keys_.may_have(ticket);
-        auto committed = co_await ctx_.db.writer().write<reserve_outcome>([b, body, ticket,
+        auto committed = co_await ctx_.db.writer().write<reserve_outcome>([this, b, body, ticket,
                                                                            maybe_stored](db::tx& t)
                                                                               -> result<
                                                                                   reserve_outcome> {
             // A retry of a request that already took effect: answer as the first time did.
             if (auto stored =
-                    maybe_stored ? reserve_lookup(t.conn(), ticket, t.now_ms()) : std::nullopt) {
+                    maybe_stored
+                        ? reserve_lookup(t.conn(), ticket,
+                                         owners_.pending_ids(ticket.caller, ticket.key), t.now_ms())
+                        : std::nullopt) {
                 if (stored->request_hash != ticket.request_hash)
                     return error{422, "IDEMPOTENCY_KEY_REUSED",
                                  "this Idempotency-Key was used with another request"};
@@ -896,6 +921,7 @@ class booking_module final : public module {
         }
         s.schedule_expiry(b.id, b.expires_ms);
         reserve_keys_.note(ticket);
+        owners_.add({b.user_id, ticket.key, b.id});
         co_return std::move(*committed);
     }
 
@@ -1404,24 +1430,30 @@ class booking_module final : public module {
             std::vector<booking_row> rows;
             std::int64_t total = 0;
         };
-        const std::string where =
-            pending_only ? "user_id = ?1 AND status = 'reserved'" : "user_id = ?1";
-        auto r = co_await ctx_.db.read<page_t>([where, user = req.caller->user_id, page,
-                                                per_page](db::connection& c) -> result<page_t> {
-            page_t p;
-            auto& count = c.prepare("SELECT COUNT(*) FROM bookings WHERE " + where);
-            count.bind(1, user);
-            count.step();
-            p.total = count.int64(0);
-            count.reset();
-            auto& st = c.prepare(std::string("SELECT ") + booking_cols + " FROM bookings WHERE " +
-                                 where + " ORDER BY created_ms DESC, id LIMIT ?2 OFFSET ?3");
-            st.bind_all(user, per_page, (page - 1) * per_page);
-            while (st.step())
-                p.rows.push_back(read_booking(st));
-            st.reset();
-            return p;
-        });
+        // The user's bookings: those in the owner index and those it holds in memory still.
+        std::string where =
+            "(id IN (SELECT booking_id FROM booking_owners WHERE user_id = ?1) OR id IN (SELECT "
+            "value FROM json_each(?4))) AND user_id = ?1";
+        if (pending_only) where += " AND status = 'reserved'";
+        auto r = co_await ctx_.db.read<page_t>(
+            [where, user = req.caller->user_id, page, per_page,
+             pending = json_ids(owners_.pending_ids(req.caller->user_id))](
+                db::connection& c) -> result<page_t> {
+                page_t p;
+                auto& count = c.prepare("SELECT COUNT(*) FROM bookings WHERE " + where);
+                count.bind(1, user).bind(4, pending);
+                count.step();
+                p.total = count.int64(0);
+                count.reset();
+                auto& st =
+                    c.prepare(std::string("SELECT ") + booking_cols + " FROM bookings WHERE " +
+                              where + " ORDER BY created_ms DESC, id LIMIT ?2 OFFSET ?3");
+                st.bind_all(user, per_page, (page - 1) * per_page, pending);
+                while (st.step())
+                    p.rows.push_back(read_booking(st));
+                st.reset();
+                return p;
+            });
         if (!r.ok()) co_return fail(req, r.err());
         boost::json::array items;
         for (const auto& b : r->rows)
@@ -1438,6 +1470,71 @@ class booking_module final : public module {
         auto b = co_await own_booking(req);
         if (!b) co_return fail(req, error::not_found("no such booking"));
         co_return response::ok(to_json(*b));
+    }
+
+    // ---- the owner index (owners.hpp) --------------------------------------------------------
+
+    // Entries per write job: a pass of tens of thousands in one job would hold up every
+    // reservation queued behind it; ~1,000 inserts take a millisecond or two.
+    static constexpr std::size_t owner_chunk = 1024;
+
+    awaitable<void> recover_owner_index() {
+        auto r = co_await ctx_.db.writer().write<std::size_t>(
+            [](db::tx& t) -> result<std::size_t> { return recover_owners(t, owner_margin_ms); });
+        if (!r.ok()) throw std::runtime_error("booking: cannot recover the owner index");
+        owners_ready_ = true;
+        if (*r > 0) log::info("owner index recovered", {{"bookings", *r}});
+    }
+
+    awaitable<void> owners_loop() {
+        while (!stopped_) {
+            owners_timer_.expires_after(owners_interval_);
+            auto [ec] = co_await owners_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+            if (ec || stopped_) co_return;
+            co_await write_owner_pass();
+        }
+    }
+
+    // Writes what has gathered, sorted, in chunks; the last chunk moves the mark. A failed chunk
+    // leaves the set sealed: the next pass writes it again (the inserts are idempotent).
+    awaitable<void> write_owner_pass() {
+        auto sealed = owners_.seal();
+        auto& entries = sealed.entries;
+        for (std::size_t i = 0; i < entries.size(); i += owner_chunk) {
+            const std::size_t end = std::min(entries.size(), i + owner_chunk);
+            std::vector<owner_entry> chunk(std::make_move_iterator(entries.begin() + i),
+                                           std::make_move_iterator(entries.begin() + end));
+            auto r = co_await ctx_.db.writer().write<std::size_t>(
+                [chunk = std::move(chunk), last = end == entries.size(),
+                 at = sealed.sealed_ms](db::tx& t) -> result<std::size_t> {
+                    const std::size_t n = write_owners(t, chunk);
+                    if (last) write_owner_mark(t, at, false);
+                    return n;
+                });
+            if (!r.ok()) {
+                log::warn("owner index pass failed", {{"error", r.err().message}});
+                co_return;
+            }
+        }
+        if (!entries.empty()) owners_.written();
+    }
+
+    // A graceful stop writes everything and marks the index clean: no start-up scan.
+    void flush_owner_index() {
+        if (!owners_ready_) return;
+        for (int i = 0; i < 2 && owners_.pending() > 0; ++i) {
+            auto sealed = owners_.seal();
+            auto r = ctx_.db.writer().write_sync<std::size_t>(
+                [&sealed](db::tx& t) -> result<std::size_t> {
+                    return write_owners(t, sealed.entries);
+                });
+            if (!r.ok()) return;  // left unclean: the next start recovers
+            owners_.written();
+        }
+        (void)ctx_.db.writer().write_sync<bool>([](db::tx& t) -> result<bool> {
+            write_owner_mark(t, owner_clock_ms(), true);
+            return true;
+        });
     }
 
     // ---- restart ----------------------------------------------------------------------------
@@ -1532,6 +1629,10 @@ class booking_module final : public module {
     context& ctx_;
     catalog catalog_;
     asio::steady_timer release_timer_;
+    asio::steady_timer owners_timer_;
+    owner_index owners_;
+    std::chrono::seconds owners_interval_{2};
+    bool owners_ready_ = false;  // recovered at start-up: flushing at the stop is safe
     std::unordered_map<std::string, double>
         admit_quota_;  // per show, touched on the release loop only
     std::atomic<bool> stopped_{false};
@@ -1650,6 +1751,8 @@ std::vector<std::string> check_invariants(db::connection& c, std::int64_t now_ms
                                std::to_string(capacity - live_held - live_confirmed) + ")");
     }
     st.reset();
+    for (auto& p : check_owners(c))
+        problems.push_back(std::move(p));
     return problems;
 }
 

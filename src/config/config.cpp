@@ -211,6 +211,8 @@ result<settings> extract(json::object doc, bool create_data_dir) {
     }
     if (!within(get_int(doc.at("booking").get_object(), "cancel_cutoff_hours"), 0, 8784))
         return config_error("booking.cancel_cutoff_hours", "must be 0..8784");
+    if (!within(get_int(doc.at("booking").get_object(), "owner_index_seconds"), 1, 3600))
+        return config_error("booking.owner_index_seconds", "must be 1..3600");
     const auto& pay = doc.at("payments").get_object();
     if (!within(get_int(pay, "default_fee_bps"), 0, 10'000))
         return config_error("payments.default_fee_bps", "must be 0..10000");

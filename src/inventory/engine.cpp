@@ -1,3 +1,4 @@
+#include <boost/asio/io_context.hpp>
 #include <souk/core/assert.hpp>
 #include <souk/inventory/engine.hpp>
 
@@ -14,6 +15,11 @@ std::string owner_key(const std::string& group, const std::string& owner) {
 
 shard::shard(boost::asio::any_io_executor ex, const souk::clock& clk)
     : ex_(ex), clock_(clk), timer_(ex) {}
+
+bool shard::runs_in_this_thread() const {
+    const auto* io = ex_.target<boost::asio::io_context::executor_type>();
+    return io && io->running_in_this_thread();
+}
 
 void shard::check_invariants(const resource_state& r) const {
     SOUK_ASSERT(r.held >= 0);

@@ -137,8 +137,11 @@ def balances(api):
 
 
 def transfers(data_dir, reference):
-    return bs.query(data_dir, "SELECT kind, amount FROM ledger_transfers WHERE reference = ? "
-                              "ORDER BY created_ms", (reference,))
+    # In the order they were posted: two transfers of one job share created_ms, so ties go by
+    # their first entry's id (ledger_entries counts up).
+    return bs.query(data_dir, "SELECT kind, amount FROM ledger_transfers t WHERE reference = ? "
+                              "ORDER BY created_ms, (SELECT MIN(id) FROM ledger_entries e "
+                              "WHERE e.transfer_id = t.id)", (reference,))
 
 
 def assert_money_invariants(test, data_dir):

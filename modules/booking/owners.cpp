@@ -1,0 +1,159 @@
+#include "owners.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <souk/core/assert.hpp>
+#include <souk/core/random.hpp>
+#include <tuple>
+
+namespace souk::booking {
+
+bool owner_entry::operator<(const owner_entry& o) const {
+    return std::tie(user_id, idem_key, booking_id) < std::tie(o.user_id, o.idem_key, o.booking_id);
+}
+
+void owner_index::add(owner_entry e) {
+    std::lock_guard lock(mu_);
+    auto& v = open_[e.user_id];
+    v.push_back(std::move(e));
+    ++open_count_;
+}
+
+void owner_index::collect(const by_user& m, const std::string& user_id, const std::string* key,
+                          std::vector<std::string>& out) {
+    auto it = m.find(user_id);
+    if (it == m.end()) return;
+    for (const auto& e : it->second)
+        if (!key || e.idem_key == *key) out.push_back(e.booking_id);
+}
+
+std::vector<std::string> owner_index::pending_ids(const std::string& user_id) const {
+    std::vector<std::string> out;
+    std::lock_guard lock(mu_);
+    collect(sealed_, user_id, nullptr, out);
+    collect(open_, user_id, nullptr, out);
+    return out;
+}
+
+std::vector<std::string> owner_index::pending_ids(const std::string& user_id,
+                                                  const std::string& key) const {
+    std::vector<std::string> out;
+    std::lock_guard lock(mu_);
+    collect(sealed_, user_id, &key, out);
+    collect(open_, user_id, &key, out);
+    return out;
+}
+
+owner_index::sealed_set owner_index::seal() {
+    sealed_set out;
+    {
+        std::lock_guard lock(mu_);
+        if (sealed_count_ == 0) {
+            sealed_ = std::exchange(open_, {});
+            sealed_count_ = std::exchange(open_count_, 0);
+            sealed_ms_ = owner_clock_ms();
+        }
+        out.sealed_ms = sealed_ms_;
+        out.entries.reserve(sealed_count_);
+        for (const auto& [user, entries] : sealed_)
+            out.entries.insert(out.entries.end(), entries.begin(), entries.end());
+    }
+    std::sort(out.entries.begin(), out.entries.end());
+    return out;
+}
+
+void owner_index::written() {
+    by_user done;
+    {
+        std::lock_guard lock(mu_);
+        done = std::exchange(sealed_, {});
+        sealed_count_ = 0;
+    }
+    // `done` is freed here, outside the lock.
+}
+
+std::size_t owner_index::pending() const {
+    std::lock_guard lock(mu_);
+    return open_count_ + sealed_count_;
+}
+
+std::int64_t owner_clock_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::size_t write_owners(db::tx& t, const std::vector<owner_entry>& entries) {
+    SOUK_ASSERT(std::is_sorted(entries.begin(), entries.end()));
+    std::size_t added = 0;
+    for (const auto& e : entries) {
+        t.prepare(
+             "INSERT OR IGNORE INTO booking_owners (user_id, idem_key, booking_id) VALUES (?, ?, "
+             "?)")
+            .bind_all(e.user_id, e.idem_key, e.booking_id)
+            .run();
+        added += static_cast<std::size_t>(t.conn().changes());
+    }
+    return added;
+}
+
+void write_owner_mark(db::tx& t, std::int64_t sealed_ms, bool clean) {
+    t.prepare("UPDATE booking_owners_mark SET indexed_through_ms = ?, clean = ? WHERE id = 1")
+        .bind_all(sealed_ms, clean ? 1 : 0)
+        .run();
+}
+
+std::size_t recover_owners(db::tx& t, std::int64_t margin_ms) {
+    auto& m = t.prepare("SELECT indexed_through_ms, clean FROM booking_owners_mark WHERE id = 1");
+    SOUK_ASSERT(m.step());  // the migration made the row
+    const std::int64_t through = m.int64(0);
+    const bool clean = m.int64(1) != 0;
+    m.reset();
+    std::size_t added = 0;
+    if (!clean) {
+        t.prepare(
+             "INSERT OR IGNORE INTO booking_owners (user_id, idem_key, booking_id) SELECT "
+             "user_id, COALESCE(idem_key, ''), id FROM bookings WHERE id >= ?")
+            .bind(1, id_floor("bkg", through - margin_ms))
+            .run();
+        added = static_cast<std::size_t>(t.conn().changes());
+    }
+    // Every booking committed so far is indexed; from now on entries wait in memory for a pass,
+    // so until the next graceful stop a start-up must recover.
+    write_owner_mark(t, owner_clock_ms(), false);
+    return added;
+}
+
+std::vector<std::string> check_owners(db::connection& c) {
+    std::vector<std::string> problems;
+    auto& wrong = c.prepare(
+        "SELECT COUNT(*) FROM booking_owners o LEFT JOIN bookings b ON b.id = o.booking_id WHERE "
+        "b.id IS NULL OR b.user_id != o.user_id OR COALESCE(b.idem_key, '') != o.idem_key");
+    wrong.step();
+    if (const auto n = wrong.int64(0); n > 0)
+        problems.push_back("booking_owners: " + std::to_string(n) +
+                           " entries name no booking of that user and key");
+    wrong.reset();
+    auto& m = c.prepare("SELECT indexed_through_ms, clean FROM booking_owners_mark WHERE id = 1");
+    if (!m.step()) {
+        m.reset();
+        problems.push_back("booking_owners_mark: the row is missing");
+        return problems;
+    }
+    // Bookings a start-up would not index again must be indexed already.
+    const std::string below =
+        m.int64(1) != 0 ? std::string("~") : id_floor("bkg", m.int64(0) - owner_margin_ms);
+    m.reset();
+    auto& missing = c.prepare(
+        "SELECT COUNT(*) FROM bookings b WHERE b.id < ? AND NOT EXISTS (SELECT 1 FROM "
+        "booking_owners o WHERE o.user_id = b.user_id AND o.idem_key = COALESCE(b.idem_key, '') "
+        "AND o.booking_id = b.id)");
+    missing.bind(1, below);
+    missing.step();
+    if (const auto n = missing.int64(0); n > 0)
+        problems.push_back("booking_owners: " + std::to_string(n) + " bookings are not indexed");
+    missing.reset();
+    return problems;
+}
+
+}  // namespace souk::booking
