@@ -45,6 +45,7 @@ std::vector<std::string> owner_index::pending_ids(const std::string& user_id,
 }
 
 owner_index::sealed_set owner_index::seal() {
+    std::lock_guard pass(pass_mu_);
     sealed_set out;
     {
         std::lock_guard lock(mu_);
@@ -54,22 +55,25 @@ owner_index::sealed_set owner_index::seal() {
             sealed_ms_ = owner_clock_ms();
         }
         out.sealed_ms = sealed_ms_;
-        out.entries.reserve(sealed_count_);
-        for (const auto& [user, entries] : sealed_)
-            out.entries.insert(out.entries.end(), entries.begin(), entries.end());
     }
+    // Only seal() and written() change sealed_, and pass_mu_ keeps them apart: it is copied
+    // without mu_, so that add() and the readers do not wait for the copy and the sort.
+    out.entries.reserve(sealed_count_);
+    for (const auto& [user, entries] : sealed_)
+        out.entries.insert(out.entries.end(), entries.begin(), entries.end());
     std::sort(out.entries.begin(), out.entries.end());
     return out;
 }
 
 void owner_index::written() {
+    std::lock_guard pass(pass_mu_);
     by_user done;
     {
         std::lock_guard lock(mu_);
         done = std::exchange(sealed_, {});
         sealed_count_ = 0;
     }
-    // `done` is freed here, outside the lock.
+    // `done` is freed here, outside mu_.
 }
 
 std::size_t owner_index::pending() const {

@@ -42,7 +42,7 @@ class owner_index {
     // A pass: seal() freezes what has gathered (unless an earlier sealed set is still unwritten:
     // that one again) and returns it sorted, with the real-clock time it was frozen: every entry
     // added before then is in it or written already. After it is written, written() forgets it;
-    // readers see sealed entries until then.
+    // readers see sealed entries until then. seal() copies and sorts: call it off the io threads.
     struct sealed_set {
         std::vector<owner_entry> entries;
         std::int64_t sealed_ms = 0;
@@ -55,7 +55,8 @@ class owner_index {
     using by_user = std::unordered_map<std::string, std::vector<owner_entry>>;
     static void collect(const by_user& m, const std::string& user_id, const std::string* key,
                         std::vector<std::string>& out);
-    mutable std::mutex mu_;
+    mutable std::mutex mu_;  // open_, sealed_ (its replacement), the counts
+    std::mutex pass_mu_;     // one seal() or written() at a time
     by_user open_, sealed_;
     std::size_t open_count_ = 0, sealed_count_ = 0;
     std::int64_t sealed_ms_ = 0;
