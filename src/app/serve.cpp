@@ -5,6 +5,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <souk/core/thread.hpp>
 #include <souk/log/log.hpp>
 #include <souk/metrics/metrics.hpp>
 
@@ -225,12 +226,14 @@ int runtime::serve() {
 
     std::vector<std::thread> threads;
     for (std::size_t i = 1; i < ios_.size(); ++i) {
-        threads.emplace_back([io = ios_[i].get()] {
+        threads.emplace_back([io = ios_[i].get(), i] {
+            name_this_thread("souk-io-" + std::to_string(i));
             auto guard = asio::make_work_guard(*io);
             io->run();
         });
     }
     {
+        // The main thread keeps the process's name ("souk") but serves io_context 0.
         auto guard = asio::make_work_guard(*ios_.front());
         ios_.front()->run();
     }

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <filesystem>
+#include <souk/core/thread.hpp>
 #include <souk/db/database.hpp>
 #include <souk/embedded.hpp>
 #include <souk/log/log.hpp>
@@ -119,7 +120,24 @@ void database::stop() {
 // opts_.wal_bytes_max the writer is asked to run one more PASSIVE checkpoint itself, between two
 // batches: little is left to copy right after this one, and its next batch then restarts the
 // log, which journal_size_limit trims back to wal_bytes_max.
+namespace {
+
+// Frames the writer may be left to copy when it restarts the WAL: ~1 MiB, a millisecond or two.
+constexpr std::int64_t catch_up_frames = 256;
+
+// One PASSIVE checkpoint; returns the frames of the log it could not copy (yet).
+std::int64_t passive_checkpoint(connection& c) {
+    auto& st = c.prepare("PRAGMA wal_checkpoint(PASSIVE)");
+    std::int64_t behind = 0;
+    if (st.step()) behind = st.int64(1) - st.int64(2);  // (busy, log frames, checkpointed)
+    st.reset();
+    return behind;
+}
+
+}  // namespace
+
 void database::checkpoint_loop() {
+    name_this_thread("souk-checkpoint");
     connection c(opts_.path, open_mode::read_write, opts_.synchronous);
     c.exec("PRAGMA journal_size_limit=" + std::to_string(opts_.wal_bytes_max));
     const std::string wal_path = opts_.path + "-wal";
@@ -128,10 +146,15 @@ void database::checkpoint_loop() {
         checkpoint_cv_.wait_for(lock, std::chrono::milliseconds(200));
         lock.unlock();
         try {
-            c.exec("PRAGMA wal_checkpoint(PASSIVE)");
+            std::int64_t behind = passive_checkpoint(c);
             std::error_code ec;
-            if (std::filesystem::file_size(wal_path, ec) > opts_.wal_bytes_max && !ec)
+            if (std::filesystem::file_size(wal_path, ec) > opts_.wal_bytes_max && !ec) {
+                // Catch up first: what the writer copies itself (and syncs) holds up every
+                // commit behind it, so leave it only the frames of the last moment.
+                for (int round = 0; round < 8 && behind > catch_up_frames; ++round)
+                    behind = passive_checkpoint(c);
                 writer_->request_checkpoint();
+            }
         } catch (const sql_error& e) {
             log::warn("checkpoint failed", {{"sqlite", e.what()}});
         }

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <souk/core/assert.hpp>
 #include <souk/core/random.hpp>
+#include <souk/core/thread.hpp>
 #include <souk/db/writer.hpp>
 #include <souk/log/log.hpp>
 
@@ -157,6 +158,7 @@ std::size_t writer::queue_depth() const {
 }
 
 void writer::loop() {
+    name_this_thread("souk-writer");
     std::vector<std::unique_ptr<write_job>> batch;
     for (;;) {
         {
