@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <souk/core/thread.hpp>
 #include <souk/db/database.hpp>
@@ -122,15 +123,26 @@ void database::stop() {
 // log, which journal_size_limit trims back to wal_bytes_max.
 namespace {
 
+constexpr auto checkpoint_interval = std::chrono::milliseconds(50);
+
 // Frames the writer may be left to copy when it restarts the WAL: ~1 MiB, a millisecond or two.
 constexpr std::int64_t catch_up_frames = 256;
 
 // One PASSIVE checkpoint; returns the frames of the log it could not copy (yet).
 std::int64_t passive_checkpoint(connection& c) {
+    const auto started = std::chrono::steady_clock::now();
     auto& st = c.prepare("PRAGMA wal_checkpoint(PASSIVE)");
-    std::int64_t behind = 0;
-    if (st.step()) behind = st.int64(1) - st.int64(2);  // (busy, log frames, checkpointed)
+    std::int64_t behind = 0, copied = 0;
+    if (st.step()) {  // (busy, frames in the log, frames checkpointed)
+        behind = st.int64(1) - st.int64(2);
+        copied = st.int64(2);
+    }
     st.reset();
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - started)
+                        .count();
+    if (ms >= 200)  // copying and syncing competes with the writer's own fsyncs
+        log::warn("slow checkpoint", {{"ms", ms}, {"frames_checkpointed", copied}});
     return behind;
 }
 
@@ -143,7 +155,11 @@ void database::checkpoint_loop() {
     const std::string wal_path = opts_.path + "-wal";
     std::unique_lock lock(checkpoint_mu_);
     while (!checkpoint_stop_) {
-        checkpoint_cv_.wait_for(lock, std::chrono::milliseconds(200));
+        // Often, so that each round leaves little unsynced in the database file: an fsync of
+        // the WAL that needs a journal commit (the log grew) waits for the filesystem to flush
+        // such data too (ext4's ordered mode). Rounds every 200 ms left up to ~50 MB behind and
+        // held the writer's commits for 200-370 ms about every 10 s at 10,000 reserves/s.
+        checkpoint_cv_.wait_for(lock, checkpoint_interval);
         lock.unlock();
         try {
             std::int64_t behind = passive_checkpoint(c);

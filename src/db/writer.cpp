@@ -91,6 +91,9 @@ error storage_error(const sql_error& e) {
     return error::internal();
 }
 
+// A batch (its jobs, commit and fsync) that took this long is logged.
+constexpr double slow_batch_seconds = 0.05;
+
 bool in_transaction(connection& c) {
     return sqlite3_get_autocommit(c.handle()) == 0;
 }
@@ -274,6 +277,9 @@ void writer::run_batch(std::vector<std::unique_ptr<write_job>>& batch) {
         stats_.jobs += batch.size();
         ++stats_.commits;
     }
+    if (seconds >= slow_batch_seconds)  // every acknowledgement in it waited this long
+        log::warn("slow batch",
+                  {{"ms", static_cast<std::int64_t>(seconds * 1000)}, {"jobs", batch.size()}});
     if (on_batch_) on_batch_(batch.size(), seconds);
     if (on_commit_) on_commit_(t.take_events(), t.take_timers(), t.take_cancelled());
     for (std::size_t i = 0; i < batch.size(); ++i)

@@ -49,21 +49,23 @@ refusal shard::try_hold(const hold& h, std::int64_t group_limit) {
     SOUK_ASSERT(h.quantity > 0);
     auto it = resources_.find(h.resource);
     if (it == resources_.end()) return refusal::unknown_resource;
-    if (holds_.count(h.id)) return refusal::duplicate_hold;
+    auto& holds = holds_.of(h.id);
+    if (holds.count(h.id)) return refusal::duplicate_hold;
     const auto key = owner_key(h.group, h.owner);
+    auto& totals = owner_totals_.of(key);
     if (group_limit > 0) {
-        auto t = owner_totals_.find(key);
-        const std::int64_t mine = t == owner_totals_.end() ? 0 : t->second;
+        auto t = totals.find(key);
+        const std::int64_t mine = t == totals.end() ? 0 : t->second;
         if (mine + h.quantity > group_limit) return refusal::limit_exceeded;
     }
     resource_state& r = it->second;
     if (r.available() < h.quantity) return refusal::insufficient;
     r.held += h.quantity;
     check_invariants(r);
-    owner_totals_[key] += h.quantity;
+    totals[key] += h.quantity;
     hold copy = h;
     copy.state = hold_state::held;
-    holds_.emplace(copy.id, std::move(copy));
+    holds.emplace(copy.id, std::move(copy));
     return refusal::none;
 }
 
@@ -78,8 +80,9 @@ void shard::restore_hold(const hold& h) {
     else
         return;
     check_invariants(r);
-    owner_totals_[owner_key(h.group, h.owner)] += h.quantity;
-    holds_[h.id] = h;
+    const auto key = owner_key(h.group, h.owner);
+    owner_totals_.of(key)[key] += h.quantity;
+    holds_.of(h.id)[h.id] = h;
     if (h.state == hold_state::held) schedule_expiry(h.id, h.expires_ms);
 }
 
@@ -90,21 +93,24 @@ void shard::release(hold& h, hold_state to) {
     else
         r.confirmed -= h.quantity;
     check_invariants(r);
-    auto key = owner_key(h.group, h.owner);
-    if ((owner_totals_[key] -= h.quantity) <= 0) owner_totals_.erase(key);
+    const auto key = owner_key(h.group, h.owner);
+    auto& totals = owner_totals_.of(key);
+    if ((totals[key] -= h.quantity) <= 0) totals.erase(key);
     h.state = to;
 }
 
 void shard::undo_hold(const std::string& hold_id) {
-    auto it = holds_.find(hold_id);
-    if (it == holds_.end()) return;
+    auto& holds = holds_.of(hold_id);
+    auto it = holds.find(hold_id);
+    if (it == holds.end()) return;
     release(it->second, hold_state::voided);
-    holds_.erase(it);
+    holds.erase(it);
 }
 
 bool shard::post(const std::string& hold_id) {
-    auto it = holds_.find(hold_id);
-    if (it == holds_.end() || it->second.state != hold_state::held) return false;
+    auto& holds = holds_.of(hold_id);
+    auto it = holds.find(hold_id);
+    if (it == holds.end() || it->second.state != hold_state::held) return false;
     resource_state& r = resources_.at(it->second.resource);
     r.held -= it->second.quantity;
     r.confirmed += it->second.quantity;
@@ -114,8 +120,9 @@ bool shard::post(const std::string& hold_id) {
 }
 
 void shard::unpost(const std::string& hold_id) {
-    auto it = holds_.find(hold_id);
-    SOUK_ASSERT(it != holds_.end() && it->second.state == hold_state::posted);
+    auto& holds = holds_.of(hold_id);
+    auto it = holds.find(hold_id);
+    SOUK_ASSERT(it != holds.end() && it->second.state == hold_state::posted);
     resource_state& r = resources_.at(it->second.resource);
     r.confirmed -= it->second.quantity;
     r.held += it->second.quantity;
@@ -124,31 +131,36 @@ void shard::unpost(const std::string& hold_id) {
 }
 
 std::optional<hold> shard::void_hold(const std::string& hold_id) {
-    auto it = holds_.find(hold_id);
-    if (it == holds_.end()) return std::nullopt;
+    auto& holds = holds_.of(hold_id);
+    auto it = holds.find(hold_id);
+    if (it == holds.end()) return std::nullopt;
     hold was = it->second;
     release(it->second, hold_state::voided);
-    holds_.erase(it);
+    holds.erase(it);
     return was;
 }
 
 std::optional<hold> shard::expire(const std::string& hold_id) {
-    auto it = holds_.find(hold_id);
-    if (it == holds_.end() || it->second.state != hold_state::held) return std::nullopt;
+    auto& holds = holds_.of(hold_id);
+    auto it = holds.find(hold_id);
+    if (it == holds.end() || it->second.state != hold_state::held) return std::nullopt;
     hold was = it->second;
     release(it->second, hold_state::expired);
-    holds_.erase(it);
+    holds.erase(it);
     return was;
 }
 
 const hold* shard::find(const std::string& hold_id) const {
-    auto it = holds_.find(hold_id);
-    return it == holds_.end() ? nullptr : &it->second;
+    const auto& holds = holds_.of(hold_id);
+    auto it = holds.find(hold_id);
+    return it == holds.end() ? nullptr : &it->second;
 }
 
 std::int64_t shard::owner_quantity(const std::string& group, const std::string& owner) const {
-    auto it = owner_totals_.find(owner_key(group, owner));
-    return it == owner_totals_.end() ? 0 : it->second;
+    const auto key = owner_key(group, owner);
+    const auto& totals = owner_totals_.of(key);
+    auto it = totals.find(key);
+    return it == totals.end() ? 0 : it->second;
 }
 
 void shard::schedule_expiry(const std::string& hold_id, std::int64_t expires_ms) {
@@ -172,9 +184,10 @@ void shard::arm() {
         while (!expiries_.empty() && expiries_.begin()->first <= now) {
             const std::string id = expiries_.begin()->second;
             expiries_.erase(expiries_.begin());
-            auto it = holds_.find(id);
+            const auto& holds = holds_.of(id);
+            auto it = holds.find(id);
             // Posted, voided or already expired holds have nothing left to do.
-            if (it == holds_.end() || it->second.state != hold_state::held) continue;
+            if (it == holds.end() || it->second.state != hold_state::held) continue;
             if (it->second.expires_ms > now) continue;
             if (on_expiry_) on_expiry_(it->second);
         }

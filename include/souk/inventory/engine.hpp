@@ -7,6 +7,7 @@
 // Resources live in shards. A shard is owned by one io thread (its executor): every call on a
 // shard must run on that executor, so the reserve path takes no lock. Use
 // `co_await engine.run_on(partition, fn)` from anywhere.
+#include <array>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -44,6 +45,29 @@ struct hold {
 };
 
 enum class refusal { none, unknown_resource, insufficient, limit_exceeded, duplicate_hold };
+
+// A string-keyed hash map in N segments, each an unordered_map that grows on its own. One map
+// of millions of live holds rehashes all of them at once when it grows — ~150 ms at 1.4 M in
+// the reserve benchmark, with the shard (every reservation of its events) stopped meanwhile;
+// a segment holds a 64th of them.
+template <class V, std::size_t N = 64>
+class segmented_map {
+  public:
+    using segment = std::unordered_map<std::string, V>;
+    segment& of(const std::string& key) { return segments_[std::hash<std::string>{}(key) % N]; }
+    const segment& of(const std::string& key) const {
+        return segments_[std::hash<std::string>{}(key) % N];
+    }
+    std::size_t size() const {
+        std::size_t n = 0;
+        for (const auto& s : segments_)
+            n += s.size();
+        return n;
+    }
+
+  private:
+    std::array<segment, N> segments_;
+};
 
 class shard {
   public:
@@ -96,8 +120,8 @@ class shard {
     boost::asio::any_io_executor ex_;
     const souk::clock& clock_;
     std::unordered_map<std::string, resource_state> resources_;
-    std::unordered_map<std::string, hold> holds_;                 // held and posted (live) holds
-    std::unordered_map<std::string, std::int64_t> owner_totals_;  // group|owner -> quantity
+    segmented_map<hold> holds_;                 // held and posted (live) holds
+    segmented_map<std::int64_t> owner_totals_;  // group|owner -> quantity
     std::multimap<std::int64_t, std::string> expiries_;
     boost::asio::steady_timer timer_;
     std::int64_t armed_for_ = 0;
