@@ -24,7 +24,7 @@
 # Knobs (environment): RUNS=3 WRK_DURATION=10s CONNS="64 256" USERS=200 OPEN_RATE=10000
 #   OPEN_DURATION=30 OPEN_CONNS=128 RUSH_RATE=20000 RUSH_DURATION=10 RUSH_CAPACITY=1000
 #   SPIKE_RATE=20000 SPIKE_DURATION=10 SPIKE_PER_SECOND=5 SPIKE_BURST=20 LG_CONNS=256
-#   SOUK_THREADS= (server.threads) OUT_DIR= (keep raw outputs there) SKIP_BUILD=0
+#   SOUK_THREADS= (server.threads) OUT_DIR= (keep raw outputs and souk's logs there) SKIP_BUILD=0
 #   BENCH_SOUK_ARGS= (more souk arguments, e.g. "--set database.wal_sync=in_commit")
 #   BENCH_SOUK_PRELOAD= (LD_PRELOAD for souk only, e.g. another malloc)
 #   CLOSED=1 OPEN=1 RUSH=1 SPIKE=1 (0 skips a part).
@@ -93,6 +93,8 @@ cleanup() {
     stop_pid "$souk_pid" souk
     stop_pid "$nginx_pid" nginx
     wait 2>/dev/null || true
+    # With OUT_DIR the servers' logs are kept beside the raw outputs ("slow batch" lines...).
+    if [[ -n "${OUT_DIR:-}" ]]; then cp "$work"/*.log "$raw"/ 2>/dev/null || true; fi
     rm -rf "$work"
 }
 trap cleanup EXIT
