@@ -223,6 +223,17 @@ def make_event(org, title=None, *, description="", category="music", starts_at=F
     return out
 
 
+def event_with_members(server, zone, members=1):
+    """Starts `server` with a new organizer's published event of one zone (name, price,
+    capacity) and `members` registered members; returns (show_id, zone_id, [Api, ...])."""
+    email = "%s@example.org" % unique("org")
+    create_user_cli(server.data_dir, email)
+    start(server)
+    org = login(server, email)
+    show_id, zone_id = first_zone(make_event(org, zones=(zone,)))
+    return show_id, zone_id, register_members(server, members, workers=members)
+
+
 def first_zone(ev):
     return ev["shows"][0]["show"]["id"], ev["shows"][0]["zones"][0]["id"]
 

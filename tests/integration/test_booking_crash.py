@@ -9,9 +9,8 @@ import threading
 import time
 import unittest
 
-from booking_support import (available, booking_server, create_user_cli, db_zone, first_zone,
-                             login, make_event, query, register_members, souk_check, start,
-                             unique)
+from booking_support import (available, booking_server, db_zone, event_with_members, query,
+                             souk_check, start, unique)
 from harness import wait_until
 
 ROUNDS = 3
@@ -59,13 +58,8 @@ class CrashDuringReservationsTest(unittest.TestCase):
         seed = int(os.environ.get("BOOKING_CRASH_SEED", random.randrange(1 << 30)))
         print("\nbooking crash seed %d (BOOKING_CRASH_SEED=%d reruns it)" % (seed, seed))
         rnd = random.Random(seed)
-        email = "%s@example.org" % unique("org")
-        create_user_cli(self.server.data_dir, email)
-        start(self.server)
-        org = login(self.server, email)
-        ev = make_event(org, zones=(("Huge", 0, CAPACITY),))
-        show_id, zone_id = first_zone(ev)
-        members = register_members(self.server, THREADS, workers=THREADS)
+        show_id, zone_id, members = event_with_members(self.server, ("Huge", 0, CAPACITY),
+                                                       members=THREADS)
         all_acked = {}
         for round_ in range(ROUNDS):
             threads, stop, acked, others = self.load(members, show_id, zone_id, rnd)
@@ -127,13 +121,7 @@ class ReplayAfterRestartTest(unittest.TestCase):
     def test_retry_after_restart_replays_the_booking_that_took_the_last_seat(self):
         server = booking_server(hold_seconds=600)
         self.addCleanup(server.cleanup)
-        email = "%s@example.org" % unique("org")
-        create_user_cli(server.data_dir, email)
-        start(server)
-        org = login(server, email)
-        ev = make_event(org, zones=(("Last", 0, 1),))
-        show_id, zone_id = first_zone(ev)
-        (carol,) = register_members(server, 1, workers=1)
+        show_id, zone_id, (carol,) = event_with_members(server, ("Last", 0, 1))
         key = unique("idem")
         first = carol.reserve(show_id, zone_id, 1, key=key)
         self.assertEqual(first.status, 201, first)

@@ -8,8 +8,8 @@ import unittest
 
 import sqlite3
 
-from booking_support import (booking_server, create_user_cli, db_path, first_zone, login,
-                             make_event, query, register_members, souk_check, start, unique)
+from booking_support import (booking_server, db_path, event_with_members, query, souk_check,
+                             start, unique)
 from harness import wait_until
 
 PER_MEMBER = 5
@@ -29,13 +29,8 @@ class OwnerIndexTest(unittest.TestCase):
         self.server = booking_server(hold_seconds=600,
                                      extra={"booking.owner_index_seconds": "3600"})
         self.addCleanup(self.server.cleanup)
-        email = "%s@example.org" % unique("org")
-        create_user_cli(self.server.data_dir, email)
-        start(self.server)
-        org = login(self.server, email)
-        ev = make_event(org, zones=(("Floor", 0, 1000),))
-        self.show_id, self.zone_id = first_zone(ev)
-        self.members = register_members(self.server, 2, workers=2)
+        self.show_id, self.zone_id, self.members = event_with_members(
+            self.server, ("Floor", 0, 1000), members=2)
         # {member index: [(key, booking id, 201 body)]}
         self.made = {i: [] for i in range(len(self.members))}
         for i, m in enumerate(self.members):
@@ -126,13 +121,7 @@ class OwnerIndexPassTest(unittest.TestCase):
     def test_the_pass_writes_entries_and_moves_the_mark(self):
         server = booking_server(hold_seconds=600, extra={"booking.owner_index_seconds": "1"})
         self.addCleanup(server.cleanup)
-        email = "%s@example.org" % unique("org")
-        create_user_cli(server.data_dir, email)
-        start(server)
-        org = login(server, email)
-        ev = make_event(org, zones=(("Floor", 0, 100),))
-        show_id, zone_id = first_zone(ev)
-        (m,) = register_members(server, 1, workers=1)
+        show_id, zone_id, (m,) = event_with_members(server, ("Floor", 0, 100))
         before = mark(server.data_dir)[0]
         key = unique("own")
         r = m.reserve(show_id, zone_id, 1, key=key)
