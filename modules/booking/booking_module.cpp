@@ -984,7 +984,7 @@ class booking_module final : public module {
         }
         s.schedule_expiry(b.id, b.expires_ms);
         reserve_keys_.note(ticket);
-        owners_.add({b.user_id, ticket.key, b.id});
+        owners_.add({std::move(b.user_id), std::move(ticket.key), std::move(b.id)});  // last use
         committed->body = std::move(body);
         co_return std::move(*committed);
     }

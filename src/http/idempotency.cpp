@@ -1,5 +1,6 @@
 #include <openssl/sha.h>
 
+#include <souk/core/assert.hpp>
 #include <souk/core/random.hpp>
 #include <souk/http/idempotency.hpp>
 
@@ -154,19 +155,25 @@ std::uint64_t key_hash(std::string_view caller, std::string_view route, std::str
 }
 
 constexpr int filter_probes = 4;
+// Blocked: a key's probes all fall in one 512-bit block, one cache line, so a lookup costs one
+// cache miss instead of four (the filter is megabytes); false "maybe"s rise a little.
+constexpr std::uint64_t block_bits = 512;
+constexpr std::size_t block_words = block_bits / 64;
 
 }  // namespace
 
 recorded_keys::recorded_keys(std::size_t bits_log2, std::size_t capacity)
     : words_(std::size_t{1} << (bits_log2 - 6)),
-      mask_((std::uint64_t{1} << bits_log2) - 1),
-      capacity_(capacity) {}
+      mask_((std::uint64_t{1} << (bits_log2 - 9)) - 1),  // blocks
+      capacity_(capacity) {
+    SOUK_ASSERT(bits_log2 >= 9);
+}
 
 void recorded_keys::note_hash(std::uint64_t h) {
-    const std::uint64_t step = (h >> 32) | 1;
+    const std::size_t base = static_cast<std::size_t>((h >> 40) & mask_) * block_words;
     for (int i = 0; i < filter_probes; ++i) {
-        const std::uint64_t bit = (h + static_cast<std::uint64_t>(i) * step) & mask_;
-        words_[bit >> 6].fetch_or(std::uint64_t{1} << (bit & 63), std::memory_order_relaxed);
+        const std::uint64_t bit = (h >> (9 * i)) & (block_bits - 1);
+        words_[base + bit / 64].fetch_or(std::uint64_t{1} << (bit & 63), std::memory_order_relaxed);
     }
     count_.fetch_add(1, std::memory_order_relaxed);
 }
@@ -182,10 +189,11 @@ void recorded_keys::note(std::string_view caller, std::string_view route, std::s
 bool recorded_keys::may_have(const idempotency_ticket& t) const {
     if (count_.load(std::memory_order_relaxed) >= capacity_) return true;
     const std::uint64_t h = key_hash(t.caller, t.route, t.key);
-    const std::uint64_t step = (h >> 32) | 1;
+    const std::size_t base = static_cast<std::size_t>((h >> 40) & mask_) * block_words;
     for (int i = 0; i < filter_probes; ++i) {
-        const std::uint64_t bit = (h + static_cast<std::uint64_t>(i) * step) & mask_;
-        if (!(words_[bit >> 6].load(std::memory_order_relaxed) & (std::uint64_t{1} << (bit & 63))))
+        const std::uint64_t bit = (h >> (9 * i)) & (block_bits - 1);
+        if (!(words_[base + bit / 64].load(std::memory_order_relaxed) &
+              (std::uint64_t{1} << (bit & 63))))
             return false;
     }
     return true;

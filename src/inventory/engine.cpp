@@ -49,23 +49,22 @@ refusal shard::try_hold(const hold& h, std::int64_t group_limit) {
     SOUK_ASSERT(h.quantity > 0);
     auto it = resources_.find(h.resource);
     if (it == resources_.end()) return refusal::unknown_resource;
-    auto& holds = holds_.of(h.id);
-    if (holds.count(h.id)) return refusal::duplicate_hold;
-    const auto key = owner_key(h.group, h.owner);
+    auto key = owner_key(h.group, h.owner);
     auto& totals = owner_totals_.of(key);
-    if (group_limit > 0) {
-        auto t = totals.find(key);
-        const std::int64_t mine = t == totals.end() ? 0 : t->second;
-        if (mine + h.quantity > group_limit) return refusal::limit_exceeded;
-    }
+    auto total = totals.find(key);  // one lookup serves the limit and the update
+    const std::int64_t mine = total == totals.end() ? 0 : total->second;
+    if (group_limit > 0 && mine + h.quantity > group_limit) return refusal::limit_exceeded;
     resource_state& r = it->second;
     if (r.available() < h.quantity) return refusal::insufficient;
+    auto [held, inserted] = holds_.of(h.id).try_emplace(h.id, h);
+    if (!inserted) return refusal::duplicate_hold;
+    held->second.state = hold_state::held;
     r.held += h.quantity;
     check_invariants(r);
-    totals[key] += h.quantity;
-    hold copy = h;
-    copy.state = hold_state::held;
-    holds.emplace(copy.id, std::move(copy));
+    if (total == totals.end())
+        totals.emplace(std::move(key), h.quantity);
+    else
+        total->second += h.quantity;
     return refusal::none;
 }
 

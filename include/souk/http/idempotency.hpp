@@ -50,7 +50,7 @@ class recorded_keys {
   private:
     void note_hash(std::uint64_t h);
     std::vector<std::atomic<std::uint64_t>> words_;
-    std::uint64_t mask_;
+    std::uint64_t mask_;  // blocks - 1
     std::size_t capacity_;
     std::atomic<std::size_t> count_{0};
 };
