@@ -128,14 +128,21 @@ constexpr auto checkpoint_interval = std::chrono::milliseconds(50);
 // Frames the writer may be left to copy when it restarts the WAL: ~1 MiB, a millisecond or two.
 constexpr std::int64_t catch_up_frames = 256;
 
-// One PASSIVE checkpoint; returns the frames of the log it could not copy (yet).
-std::int64_t passive_checkpoint(connection& c) {
+struct checkpoint_round {
+    std::int64_t log_frames = 0;  // frames in the log
+    std::int64_t behind = 0;      // of them, not copied (yet)
+};
+
+// One PASSIVE checkpoint.
+checkpoint_round passive_checkpoint(connection& c) {
     const auto started = std::chrono::steady_clock::now();
     auto& st = c.prepare("PRAGMA wal_checkpoint(PASSIVE)");
-    std::int64_t behind = 0, copied = 0;
+    checkpoint_round r;
+    std::int64_t copied = 0;
     if (st.step()) {  // (busy, frames in the log, frames checkpointed)
-        behind = st.int64(1) - st.int64(2);
+        r.log_frames = st.int64(1);
         copied = st.int64(2);
+        r.behind = r.log_frames - copied;
     }
     st.reset();
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -143,7 +150,7 @@ std::int64_t passive_checkpoint(connection& c) {
                         .count();
     if (ms >= 200)  // copying and syncing competes with the writer's own fsyncs
         log::warn("slow checkpoint", {{"ms", ms}, {"frames_checkpointed", copied}});
-    return behind;
+    return r;
 }
 
 }  // namespace
@@ -153,6 +160,9 @@ void database::checkpoint_loop() {
     connection c(opts_.path, open_mode::read_write, opts_.synchronous);
     c.exec("PRAGMA journal_size_limit=" + std::to_string(opts_.wal_bytes_max));
     const std::string wal_path = opts_.path + "-wal";
+    auto& ps = c.prepare("PRAGMA page_size");
+    const std::int64_t frame_bytes = (ps.step() ? ps.int64(0) : 4096) + 24;  // + frame header
+    ps.reset();
     std::unique_lock lock(checkpoint_mu_);
     while (!checkpoint_stop_) {
         // Often, so that each round leaves little unsynced in the database file: an fsync of
@@ -162,13 +172,19 @@ void database::checkpoint_loop() {
         checkpoint_cv_.wait_for(lock, checkpoint_interval);
         lock.unlock();
         try {
-            std::int64_t behind = passive_checkpoint(c);
+            auto r = passive_checkpoint(c);
             std::error_code ec;
-            if (std::filesystem::file_size(wal_path, ec) > opts_.wal_bytes_max && !ec) {
+            const auto file_bytes = std::filesystem::file_size(wal_path, ec);
+            // The log starts over at half the bound, before it outgrows the file: within the
+            // file's allocated size a WAL fsync flushes data only, while growing the file makes
+            // each fsync a journal commit, which (ext4, ordered mode) also waits for whatever
+            // the database file has unsynced — the pages checkpoints copied.
+            const auto used_bytes = static_cast<std::uintmax_t>(r.log_frames * frame_bytes);
+            if ((!ec && file_bytes > opts_.wal_bytes_max) || used_bytes > opts_.wal_bytes_max / 2) {
                 // Catch up first: what the writer copies itself (and syncs) holds up every
                 // commit behind it, so leave it only the frames of the last moment.
-                for (int round = 0; round < 8 && behind > catch_up_frames; ++round)
-                    behind = passive_checkpoint(c);
+                for (int round = 0; round < 8 && r.behind > catch_up_frames; ++round)
+                    r = passive_checkpoint(c);
                 writer_->request_checkpoint();
             }
         } catch (const sql_error& e) {
