@@ -117,10 +117,11 @@ void database::stop() {
 // PASSIVE checkpoints never block the writer or readers; they copy what they can. Under
 // continuous writes they never catch up with the end of the log (the writer commits again while
 // they copy), and SQLite only starts the WAL over when a write transaction begins with every
-// frame copied, so the WAL would grow without bound (724 MB after 30 s of reservations). Past
-// opts_.wal_bytes_max the writer is asked to run one more PASSIVE checkpoint itself, between two
-// batches: little is left to copy right after this one, and its next batch then restarts the
-// log, which journal_size_limit trims back to wal_bytes_max.
+// frame copied, so the WAL would grow without bound (724 MB after 30 s of reservations). Once
+// the log holds half of opts_.wal_bytes_max (or the file is past it) the checkpointer catches
+// up, then asks the writer to run one more PASSIVE checkpoint itself, between two batches:
+// little is left to copy, and its next batch restarts the log, which journal_size_limit keeps
+// within wal_bytes_max.
 namespace {
 
 constexpr auto checkpoint_interval = std::chrono::milliseconds(50);

@@ -16,7 +16,7 @@ struct database_options {
     std::string synchronous = "FULL";
     std::size_t readers = 2;
     writer_options writer;
-    std::uintmax_t wal_bytes_max = 64ull << 20;  // the WAL is started over once past this
+    std::uintmax_t wal_bytes_max = 64ull << 20;  // the WAL starts over at half of this
 };
 
 struct migration_status {
