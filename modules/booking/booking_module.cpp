@@ -198,6 +198,14 @@ std::string json_ids(const std::vector<std::string>& ids) {
     return json::serialize(a);
 }
 
+// The bookings of user ?1 (under Idempotency-Key ?2 when by_key): those in the owner index and
+// those it still holds in memory, a JSON array of ids bound to ?4 (owners.hpp).
+std::string owned_bookings(bool by_key) {
+    const std::string owner = by_key ? "user_id = ?1 AND idem_key = ?2" : "user_id = ?1";
+    return "(id IN (SELECT booking_id FROM booking_owners WHERE " + owner +
+           ") OR id IN (SELECT value FROM json_each(?4))) AND " + owner;
+}
+
 // The stored answer to a reserve key: the booking it made (its 201 rebuilt from the row), or an
 // answer without effect that the idempotency middleware kept. `pending` are the caller's
 // bookings under this key that the owner index holds in memory still (owners.hpp).
@@ -205,11 +213,9 @@ std::optional<http::stored_response> reserve_lookup(db::connection& c,
                                                     const http::idempotency_ticket& t,
                                                     const std::vector<std::string>& pending,
                                                     std::int64_t now_ms) {
-    auto& st = c.prepare(
-        std::string("SELECT ") + booking_cols +
-        ", request_hash FROM bookings WHERE (id IN (SELECT booking_id FROM booking_owners WHERE "
-        "user_id = ?1 AND idem_key = ?2) OR id IN (SELECT value FROM json_each(?4))) AND user_id "
-        "= ?1 AND idem_key = ?2 AND created_ms > ?3 ORDER BY created_ms DESC LIMIT 1");
+    auto& st =
+        c.prepare(std::string("SELECT ") + booking_cols + ", request_hash FROM bookings WHERE " +
+                  owned_bookings(true) + " AND created_ms > ?3 ORDER BY created_ms DESC LIMIT 1");
     st.bind_all(t.caller, t.key, now_ms - http::idempotency_ttl_ms, json_ids(pending));
     std::optional<http::stored_response> out;
     if (st.step())
@@ -1494,10 +1500,7 @@ class booking_module final : public module {
             std::vector<booking_row> rows;
             std::int64_t total = 0;
         };
-        // The user's bookings: those in the owner index and those it holds in memory still.
-        std::string where =
-            "(id IN (SELECT booking_id FROM booking_owners WHERE user_id = ?1) OR id IN (SELECT "
-            "value FROM json_each(?4))) AND user_id = ?1";
+        std::string where = owned_bookings(false);
         if (pending_only) where += " AND status = 'reserved'";
         auto r = co_await ctx_.db.read<page_t>(
             [where, user = req.caller->user_id, page, per_page,

@@ -98,68 +98,57 @@ void shard::release(hold& h, hold_state to) {
     h.state = to;
 }
 
-void shard::undo_hold(const std::string& hold_id) {
+std::optional<hold> shard::remove(const std::string& hold_id, hold_state to, bool held_only) {
     auto& holds = holds_.of(hold_id);
     auto it = holds.find(hold_id);
-    if (it == holds.end()) return;
-    release(it->second, hold_state::voided);
+    if (it == holds.end() || (held_only && it->second.state != hold_state::held))
+        return std::nullopt;
+    hold was = it->second;
+    release(it->second, to);
     holds.erase(it);
+    return was;
+}
+
+void shard::undo_hold(const std::string& hold_id) {
+    (void)remove(hold_id, hold_state::voided, false);
 }
 
 bool shard::post(const std::string& hold_id) {
-    auto& holds = holds_.of(hold_id);
-    auto it = holds.find(hold_id);
-    if (it == holds.end() || it->second.state != hold_state::held) return false;
-    resource_state& r = resources_.at(it->second.resource);
-    r.held -= it->second.quantity;
-    r.confirmed += it->second.quantity;
+    hold* h = holds_.find(hold_id);
+    if (!h || h->state != hold_state::held) return false;
+    resource_state& r = resources_.at(h->resource);
+    r.held -= h->quantity;
+    r.confirmed += h->quantity;
     check_invariants(r);
-    it->second.state = hold_state::posted;
+    h->state = hold_state::posted;
     return true;
 }
 
 void shard::unpost(const std::string& hold_id) {
-    auto& holds = holds_.of(hold_id);
-    auto it = holds.find(hold_id);
-    SOUK_ASSERT(it != holds.end() && it->second.state == hold_state::posted);
-    resource_state& r = resources_.at(it->second.resource);
-    r.confirmed -= it->second.quantity;
-    r.held += it->second.quantity;
+    hold* h = holds_.find(hold_id);
+    SOUK_ASSERT(h && h->state == hold_state::posted);
+    resource_state& r = resources_.at(h->resource);
+    r.confirmed -= h->quantity;
+    r.held += h->quantity;
     check_invariants(r);
-    it->second.state = hold_state::held;
+    h->state = hold_state::held;
 }
 
 std::optional<hold> shard::void_hold(const std::string& hold_id) {
-    auto& holds = holds_.of(hold_id);
-    auto it = holds.find(hold_id);
-    if (it == holds.end()) return std::nullopt;
-    hold was = it->second;
-    release(it->second, hold_state::voided);
-    holds.erase(it);
-    return was;
+    return remove(hold_id, hold_state::voided, false);
 }
 
 std::optional<hold> shard::expire(const std::string& hold_id) {
-    auto& holds = holds_.of(hold_id);
-    auto it = holds.find(hold_id);
-    if (it == holds.end() || it->second.state != hold_state::held) return std::nullopt;
-    hold was = it->second;
-    release(it->second, hold_state::expired);
-    holds.erase(it);
-    return was;
+    return remove(hold_id, hold_state::expired, true);
 }
 
 const hold* shard::find(const std::string& hold_id) const {
-    const auto& holds = holds_.of(hold_id);
-    auto it = holds.find(hold_id);
-    return it == holds.end() ? nullptr : &it->second;
+    return holds_.find(hold_id);
 }
 
 std::int64_t shard::owner_quantity(const std::string& group, const std::string& owner) const {
-    const auto key = owner_key(group, owner);
-    const auto& totals = owner_totals_.of(key);
-    auto it = totals.find(key);
-    return it == totals.end() ? 0 : it->second;
+    const auto* total = owner_totals_.find(owner_key(group, owner));
+    return total ? *total : 0;
 }
 
 void shard::schedule_expiry(const std::string& hold_id, std::int64_t expires_ms) {
@@ -183,12 +172,10 @@ void shard::arm() {
         while (!expiries_.empty() && expiries_.begin()->first <= now) {
             const std::string id = expiries_.begin()->second;
             expiries_.erase(expiries_.begin());
-            const auto& holds = holds_.of(id);
-            auto it = holds.find(id);
+            const hold* h = holds_.find(id);
             // Posted, voided or already expired holds have nothing left to do.
-            if (it == holds.end() || it->second.state != hold_state::held) continue;
-            if (it->second.expires_ms > now) continue;
-            if (on_expiry_) on_expiry_(it->second);
+            if (!h || h->state != hold_state::held || h->expires_ms > now) continue;
+            if (on_expiry_) on_expiry_(*h);
         }
         arm();
     });

@@ -57,6 +57,14 @@ class segmented_map {
     using segment = std::unordered_map<std::string, V>;
     segment& of(const std::string& key) { return segments_[index(key)]; }
     const segment& of(const std::string& key) const { return segments_[index(key)]; }
+    V* find(const std::string& key) {
+        auto& seg = of(key);
+        auto it = seg.find(key);
+        return it == seg.end() ? nullptr : &it->second;
+    }
+    const V* find(const std::string& key) const {
+        return const_cast<segmented_map*>(this)->find(key);
+    }
     std::size_t size() const {
         std::size_t n = 0;
         for (const auto& s : segments_)
@@ -120,6 +128,9 @@ class shard {
 
   private:
     void release(hold& h, hold_state to);
+    // Releases a live hold (a held one only, when held_only) to `to` and forgets it; returns it
+    // as it was.
+    std::optional<hold> remove(const std::string& hold_id, hold_state to, bool held_only);
     void arm();
     void check_invariants(const resource_state& r) const;
 
