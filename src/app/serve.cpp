@@ -34,7 +34,9 @@ void observe_writer(db::writer& w) {
                                                                               64, 128, 256, 512});
     static auto& latency = prometheus::BuildHistogram()
                                .Name("souk_db_commit_duration_seconds")
-                               .Help("Time from a batch's BEGIN to its COMMIT")
+                               .Help(
+                                   "Time from a batch's BEGIN until it is durable (its COMMIT, and "
+                                   "the WAL fsync behind it)")
                                .Register(metrics::registry())
                                .Add({}, metrics::latency_buckets());
     w.on_batch([](std::size_t jobs, double seconds) {

@@ -1,4 +1,12 @@
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 
 #include <boost/json/serialize.hpp>
 #include <cassert>
@@ -101,7 +109,8 @@ bool in_transaction(connection& c) {
 }  // namespace
 
 writer::writer(std::unique_ptr<connection> conn, const souk::clock& clk, writer_options opts)
-    : conn_(std::move(conn)), clock_(clk), opts_(opts) {
+    : conn_(std::move(conn)), clock_(clk), opts_(std::move(opts)) {
+    if (!opts_.sync_file.empty()) sync_thread_ = std::thread([this] { sync_loop(); });
     thread_ = std::thread([this] { loop(); });
 }
 
@@ -148,6 +157,13 @@ void writer::stop() {
         cv_.notify_all();
     }
     if (thread_.joinable()) thread_.join();
+    {
+        std::lock_guard lock(sync_mu_);
+        sync_stopping_ = true;
+        sync_cv_.notify_all();
+    }
+    if (sync_thread_.joinable()) sync_thread_.join();
+    if (sync_fd_ >= 0) ::close(std::exchange(sync_fd_, -1));
 }
 
 writer_stats writer::stats() const {
@@ -162,7 +178,6 @@ std::size_t writer::queue_depth() const {
 
 void writer::loop() {
     name_this_thread("souk-writer");
-    std::vector<std::unique_ptr<write_job>> batch;
     for (;;) {
         {
             std::unique_lock lock(mu_);
@@ -170,16 +185,15 @@ void writer::loop() {
             if (queue_.empty()) return;  // stopping, and everything queued is done
         }
         checkpoint_if_asked();
-        run_batch(batch);
-        batch.clear();
+        settle(run_batch());
     }
 }
 
-void writer::run_batch(std::vector<std::unique_ptr<write_job>>& batch) {
-    const auto started = std::chrono::steady_clock::now();
-    const auto deadline = started + std::chrono::microseconds(opts_.batch_wait_us_max);
+writer::ran_batch writer::run_batch() {
+    ran_batch b;
+    b.started = std::chrono::steady_clock::now();
+    const auto deadline = b.started + std::chrono::microseconds(opts_.batch_wait_us_max);
     tx t(*conn_, clock_, delivery_filter_in_force());
-    std::vector<status> outcomes;
     bool batch_ok = true;
     try {
         conn_->exec("BEGIN IMMEDIATE");
@@ -187,9 +201,9 @@ void writer::run_batch(std::vector<std::unique_ptr<write_job>>& batch) {
         batch_ok = false;
         std::lock_guard lock(mu_);
         if (!queue_.empty()) {  // answer at least one job so the loop makes progress
-            batch.push_back(std::move(queue_.front()));
+            b.jobs.push_back(std::move(queue_.front()));
             queue_.pop_front();
-            outcomes.emplace_back();
+            b.outcomes.emplace_back();
         }
     }
     // Take jobs while they keep coming, up to the caps; each runs as soon as it is taken so
@@ -234,9 +248,9 @@ void writer::run_batch(std::vector<std::unique_ptr<write_job>>& batch) {
                 }
             }
         }
-        batch.push_back(std::move(job));
-        outcomes.push_back(std::move(outcome));
-        if (batch.size() >= opts_.batch_jobs_max || std::chrono::steady_clock::now() >= deadline)
+        b.jobs.push_back(std::move(job));
+        b.outcomes.push_back(std::move(outcome));
+        if (b.jobs.size() >= opts_.batch_jobs_max || std::chrono::steady_clock::now() >= deadline)
             break;
     }
     if (batch_ok) {
@@ -247,6 +261,8 @@ void writer::run_batch(std::vector<std::unique_ptr<write_job>>& batch) {
             log::warn("batch commit failed; retrying its jobs one by one", {{"sqlite", e.what()}});
         }
     }
+    SOUK_ASSERT(b.jobs.size() == b.outcomes.size());
+    SOUK_ASSERT(b.jobs.size() <= opts_.batch_jobs_max);
     if (!batch_ok) {
         if (in_transaction(*conn_)) {
             try {
@@ -259,35 +275,22 @@ void writer::run_batch(std::vector<std::unique_ptr<write_job>>& batch) {
             ++stats_.failed_commits;
         }
         // Retry each job alone so that one culprit cannot sink the others.
-        (void)t.take_events();
-        (void)t.take_timers();
-        (void)t.take_cancelled();
-        for (std::size_t i = 0; i < batch.size(); ++i)
-            outcomes[i] = run_alone(*batch[i]);
-        for (std::size_t i = 0; i < batch.size(); ++i)
-            batch[i]->complete(std::move(outcomes[i]));
-        return;
+        for (std::size_t i = 0; i < b.jobs.size(); ++i)
+            b.outcomes[i] = run_alone(*b.jobs[i], b);
+        return b;
     }
-    SOUK_ASSERT(batch.size() == outcomes.size());
-    SOUK_ASSERT(batch.size() <= opts_.batch_jobs_max);
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    {
-        std::lock_guard lock(mu_);
-        stats_.jobs += batch.size();
-        ++stats_.commits;
-    }
-    if (seconds >= slow_batch_seconds)  // every acknowledgement in it waited this long
-        log::warn("slow batch",
-                  {{"ms", static_cast<std::int64_t>(seconds * 1000)}, {"jobs", batch.size()}});
-    if (on_batch_) on_batch_(batch.size(), seconds);
-    if (on_commit_) on_commit_(t.take_events(), t.take_timers(), t.take_cancelled());
-    for (std::size_t i = 0; i < batch.size(); ++i)
-        batch[i]->complete(std::move(outcomes[i]));
+    b.committed = b.wrote = true;
+    b.events = t.take_events();
+    b.timers = t.take_timers();
+    b.cancelled = t.take_cancelled();
+    std::lock_guard lock(mu_);
+    stats_.jobs += b.jobs.size();
+    ++stats_.commits;
+    return b;
 }
 
 // Runs one job in a transaction of its own, after its batch failed to commit.
-status writer::run_alone(write_job& job) {
+status writer::run_alone(write_job& job, ran_batch& into) {
     tx t(*conn_, clock_, delivery_filter_in_force());
     t.begin_job();
     try {
@@ -316,8 +319,89 @@ status writer::run_alone(write_job& job) {
         ++stats_.jobs;
         ++stats_.commits;
     }
-    if (on_commit_) on_commit_(t.take_events(), t.take_timers(), t.take_cancelled());
+    into.wrote = true;
+    for (auto& e : t.take_events())
+        into.events.push_back(std::move(e));
+    for (auto& r : t.take_timers())
+        into.timers.push_back(std::move(r));
+    for (auto& c : t.take_cancelled())
+        into.cancelled.push_back(std::move(c));
     return {};
+}
+
+void writer::settle(ran_batch&& b) {
+    if (opts_.sync_file.empty()) {
+        answer(b);
+        return;
+    }
+    std::lock_guard lock(sync_mu_);
+    unsynced_.push_back(std::move(b));
+    sync_cv_.notify_one();
+}
+
+void writer::answer(ran_batch& b) {
+    if (b.committed) {
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - b.started).count();
+        if (seconds >= slow_batch_seconds)  // every acknowledgement in it waited this long
+            log::warn("slow batch",
+                      {{"ms", static_cast<std::int64_t>(seconds * 1000)}, {"jobs", b.jobs.size()}});
+        if (on_batch_) on_batch_(b.jobs.size(), seconds);
+    }
+    if (on_commit_ && b.wrote)
+        on_commit_(std::move(b.events), std::move(b.timers), std::move(b.cancelled));
+    for (std::size_t i = 0; i < b.jobs.size(); ++i)
+        b.jobs[i]->complete(std::move(b.outcomes[i]));
+}
+
+// One fsync covers every batch committed before it starts: while it runs, the writer commits
+// the next batches, which the next fsync covers. Batches are answered in commit order.
+void writer::sync_loop() {
+    name_this_thread("souk-wal-sync");
+    std::vector<ran_batch> covered;
+    for (;;) {
+        {
+            std::unique_lock lock(sync_mu_);
+            sync_cv_.wait(lock, [&] { return sync_stopping_ || !unsynced_.empty(); });
+            if (unsynced_.empty()) return;  // stopping, and everything is answered
+            covered.swap(unsynced_);
+        }
+        if (std::any_of(covered.begin(), covered.end(), [](const auto& b) { return b.wrote; }))
+            sync_file();
+        for (auto& b : covered)
+            answer(b);
+        covered.clear();
+    }
+}
+
+void writer::sync_file() {
+    const char* path = opts_.sync_file.c_str();
+    auto fail = [&](const char* what) {
+        // Whether the unsynced commits reached the disk is unknown, and they are visible to
+        // readers already: answering them either way could be a lie. Recovery at the next
+        // start decides what is durable.
+        log::error("WAL sync failed; stopping",
+                   {{"file", opts_.sync_file}, {"what", what}, {"error", std::strerror(errno)}});
+        std::abort();
+    };
+    struct stat st {};
+    if (::stat(path, &st) != 0) fail("stat");
+    if (sync_fd_ < 0 || st.st_ino != sync_inode_) {
+        // A new file: its directory entry must be durable too before a commit in it counts.
+        if (sync_fd_ >= 0) ::close(sync_fd_);
+        sync_fd_ = ::open(path, O_RDONLY | O_CLOEXEC);
+        if (sync_fd_ < 0) fail("open");
+        sync_inode_ = st.st_ino;
+        const auto dir = std::filesystem::path(opts_.sync_file).parent_path();
+        const int dir_fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
+        if (dir_fd < 0) fail("open directory");
+        const int rc = ::fsync(dir_fd);
+        ::close(dir_fd);
+        if (rc != 0) fail("fsync directory");
+    }
+    if (::fdatasync(sync_fd_) != 0) fail("fdatasync");
+    std::lock_guard lock(mu_);
+    ++stats_.wal_syncs;
 }
 
 }  // namespace souk::db

@@ -7,7 +7,9 @@
 #include <chrono>
 #include <filesystem>
 #include <future>
+#include <memory>
 #include <mutex>
+#include <numeric>
 #include <souk/db/database.hpp>
 #include <stdexcept>
 #include <string>
@@ -323,6 +325,56 @@ TEST_CASE("writer: a job is completed only once its batch is visible to readers"
     }
     CHECK(seen_committed == 20);
     CHECK(seen_missing == 0);
+}
+
+TEST_CASE("writer: at FULL each job is answered after a WAL fsync begun after it ran, in order",
+          "[writer]") {
+    rig r;  // synchronous FULL: the writer commits at NORMAL and syncs the WAL itself
+    constexpr int jobs_count = 300;
+    std::mutex mu;
+    std::vector<int> answered;
+    std::vector<std::future<status>> futures;
+    std::atomic<int> answered_before_a_sync{0};
+    for (int i = 0; i < jobs_count; ++i) {
+        auto syncs_at_run = std::make_shared<std::uint64_t>(0);
+        auto job = std::make_unique<fn_job>(
+            [&r, i, syncs_at_run](db::tx& t) {
+                *syncs_at_run = r.writer().stats().wal_syncs;
+                insert_item(t, 10'000 + i);
+                return status{};
+            },
+            [&, i, syncs_at_run](const status&) {
+                // An fsync that started before this job ran cannot have covered it.
+                if (r.writer().stats().wal_syncs <= *syncs_at_run) ++answered_before_a_sync;
+                std::lock_guard lock(mu);
+                answered.push_back(i);
+            });
+        futures.push_back(job->outcome());
+        r.writer().submit(std::move(job));
+    }
+    for (auto& f : futures) {
+        REQUIRE(f.wait_for(wait_max) == std::future_status::ready);
+        CHECK(f.get().ok());
+    }
+    CHECK(answered_before_a_sync.load() == 0);
+    std::vector<int> in_order(jobs_count);
+    std::iota(in_order.begin(), in_order.end(), 0);
+    CHECK(answered == in_order);
+    const auto stats = r.writer().stats();
+    CHECK(stats.wal_syncs >= 1);
+    CHECK(stats.wal_syncs <= stats.commits);
+}
+
+TEST_CASE("writer: at NORMAL the writer leaves syncing to SQLite", "[writer]") {
+    temp_dir dir;
+    souk::system_clock clock;
+    db::database database(db::database_options{dir.file("souk.db"), "NORMAL", 1, {}}, clock);
+    auto wrote = database.writer().write_sync<bool>([](db::tx& t) -> result<bool> {
+        t.conn().exec("CREATE TABLE items (id INTEGER PRIMARY KEY)");
+        return true;
+    });
+    REQUIRE(wrote.ok());
+    CHECK(database.writer().stats().wal_syncs == 0);
 }
 
 TEST_CASE("writer: a job returning an error is rolled back alone", "[writer]") {

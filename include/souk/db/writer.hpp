@@ -1,7 +1,9 @@
 #pragma once
 // ONE writer thread commits jobs in groups: many jobs, one transaction, one fsync. Each job runs
 // in its own savepoint, so a job that fails is rolled back alone; a job is completed (on the
-// caller's executor) only after the batch has committed.
+// caller's executor) only after the batch has committed — and is durable: with a sync_file the
+// fsync happens behind the commit, on a second thread, while the writer runs the next batch
+// (docs/decisions/0013-wal-sync-behind.md).
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_executor.hpp>
@@ -11,6 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -104,12 +107,17 @@ struct writer_options {
     std::size_t batch_jobs_max = 256;
     std::int64_t batch_wait_us_max = 2000;  // a batch stops collecting after this long
     std::size_t queue_jobs_max = 100'000;   // beyond this, writes are refused with 503
+    // Empty: a commit is as durable as the connection's synchronous setting makes it. Else the
+    // connection commits without syncing (synchronous=NORMAL) and this file, the WAL, is
+    // fdatasync'ed behind the commits; a batch's jobs complete after the fsync that covers it.
+    std::string sync_file;
 };
 
 struct writer_stats {
     std::uint64_t jobs = 0;
     std::uint64_t commits = 0;
     std::uint64_t failed_commits = 0;
+    std::uint64_t wal_syncs = 0;  // fdatasyncs of the sync_file
 };
 
 class writer {
@@ -151,11 +159,29 @@ class writer {
     std::size_t queue_depth() const;
 
   private:
+    // A batch that has run (committed, or failed and retried job by job), waiting to be made
+    // durable and answered.
+    struct ran_batch {
+        std::vector<std::unique_ptr<write_job>> jobs;
+        std::vector<status> outcomes;
+        std::vector<bus::event> events;
+        std::vector<timer_row> timers;
+        std::vector<std::string> cancelled;
+        std::chrono::steady_clock::time_point started;
+        bool committed = false;  // as one group; false: its jobs were retried one by one
+        bool wrote = false;      // something reached the WAL
+    };
+
     void loop();
     const delivery_filter* delivery_filter_in_force() const;  // null until deliver_only
     void checkpoint_if_asked();                               // between batches
-    void run_batch(std::vector<std::unique_ptr<write_job>>& batch);
-    status run_alone(write_job& job);
+    ran_batch run_batch();
+    status run_alone(write_job& job, ran_batch& into);
+    // Makes the batch durable and answers it: at once, or through the sync thread.
+    void settle(ran_batch&& b);
+    void answer(ran_batch& b);  // observers, listeners, then each job's completion
+    void sync_loop();
+    void sync_file();  // fdatasync of opts_.sync_file; a failure ends the process
 
     std::unique_ptr<connection> conn_;
     const souk::clock& clock_;
@@ -170,6 +196,16 @@ class writer {
     std::deque<std::unique_ptr<write_job>> queue_;
     bool stopping_ = false;
     writer_stats stats_;
+
+    // The sync thread's side (only with opts_.sync_file).
+    std::mutex sync_mu_;
+    std::condition_variable sync_cv_;
+    std::vector<ran_batch> unsynced_;
+    bool sync_stopping_ = false;
+    int sync_fd_ = -1;
+    std::uint64_t sync_inode_ = 0;
+    std::thread sync_thread_;
+
     std::thread thread_;
 };
 
