@@ -671,6 +671,7 @@ class payouts_module final : public module {
     awaitable<status> saga_write(std::function<status(db::tx&, tally&)> fn) {
         tally out;
         auto w = co_await ctx_.db.writer().write<bool>([fn, &out](db::tx& t) -> result<bool> {
+            out = {};  // a job may run again (db::write_job::run): count the last run only
             if (auto s = fn(t, out); !s.ok()) return s.err();
             return true;
         });
@@ -940,6 +941,7 @@ class payouts_module final : public module {
         tally out;
         auto w = co_await ctx_.db.writer().write<payout_row>([this, amount = *amount, audit, &out](
                                                                  db::tx& t) -> result<payout_row> {
+            out = {};  // a job may run again (db::write_job::run): count the last run only
             const auto& [value, currency] = amount;
             const auto available = ledger::seller_balance(
                 t.conn(), ledger::seller(account_kind::seller_available, audit.actor_id, currency));

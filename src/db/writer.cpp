@@ -89,15 +89,20 @@ void tx::rollback_job() {
 namespace {
 
 // Failures of the storage itself (disk full, I/O, read-only) are 503; anything else is a bug
-// in the job's SQL and answers 500 without leaking the message.
-error storage_error(const sql_error& e) {
+// in the job's SQL and answers 500 without leaking the message (logged, unless `quiet`: a run
+// that will be repeated in a savepoint, which logs it then).
+error storage_error(const sql_error& e, bool quiet = false) {
     const int primary = e.code() & 0xff;
     if (primary == SQLITE_FULL || primary == SQLITE_IOERR || primary == SQLITE_READONLY ||
         primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_CANTOPEN)
         return error::unavailable();
-    log::error("write job failed", {{"sqlite", e.what()}});
+    if (!quiet) log::error("write job failed", {{"sqlite", e.what()}});
     return error::internal();
 }
+
+// After a batch had to run again, this many batches give each job a savepoint: failures come
+// in runs (a sold-out rush, a broken disk), and a savepoint is cheaper than running twice.
+constexpr int careful_batches_after_a_failure = 16;
 
 // A batch (its jobs, commit and fsync) that took this long is logged.
 constexpr double slow_batch_seconds = 0.05;
@@ -194,6 +199,8 @@ writer::ran_batch writer::run_batch() {
     b.started = std::chrono::steady_clock::now();
     const auto deadline = b.started + std::chrono::microseconds(opts_.batch_wait_us_max);
     tx t(*conn_, clock_, delivery_filter_in_force());
+    bool careful = careful_batches_ > 0;
+    if (careful) --careful_batches_;
     bool batch_ok = true;
     try {
         conn_->exec("BEGIN IMMEDIATE");
@@ -216,40 +223,16 @@ writer::ran_batch writer::run_batch() {
             job = std::move(queue_.front());
             queue_.pop_front();
         }
-        t.begin_job();
-        status outcome;
-        try {
-            conn_->prepare("SAVEPOINT job").run();
-            outcome = job->run(t);
-            if (outcome.ok()) {
-                conn_->prepare("RELEASE job").run();
-            } else {
-                conn_->prepare("ROLLBACK TO job").run();
-                conn_->prepare("RELEASE job").run();
-                t.rollback_job();
-            }
-        } catch (const std::exception& ex) {
-            t.rollback_job();
-            const auto* e = dynamic_cast<const sql_error*>(&ex);
-            if (e) {
-                outcome = storage_error(*e);
-            } else {
-                log::error("write job threw", {{"what", ex.what()}});
-                outcome = error::internal();
-            }
-            if (!in_transaction(*conn_)) {
-                batch_ok = false;  // SQLite rolled back the whole batch (disk full, I/O).
-            } else {
-                try {
-                    conn_->prepare("ROLLBACK TO job").run();
-                    conn_->prepare("RELEASE job").run();
-                } catch (const sql_error&) {
-                    batch_ok = false;
-                }
-            }
-        }
+        status outcome = run_job(t, *job, careful, batch_ok);
         b.jobs.push_back(std::move(job));
         b.outcomes.push_back(std::move(outcome));
+        if (batch_ok && !careful && !b.outcomes.back().ok()) {
+            // Its writes cannot be undone alone without a savepoint: run the batch again, each
+            // job in a savepoint, and keep savepoints for the next batches too.
+            careful = true;
+            careful_batches_ = careful_batches_after_a_failure;
+            batch_ok = run_again_carefully(t, b);
+        }
         if (b.jobs.size() >= opts_.batch_jobs_max || std::chrono::steady_clock::now() >= deadline)
             break;
     }
@@ -287,6 +270,65 @@ writer::ran_batch writer::run_batch() {
     stats_.jobs += b.jobs.size();
     ++stats_.commits;
     return b;
+}
+
+// Runs one job of the batch. In a savepoint when `in_savepoint`, so that a failure undoes the
+// job alone; without one a failed job's writes stay until the caller rolls the batch back.
+// batch_ok turns false when SQLite has rolled back the whole transaction (disk full, I/O).
+status writer::run_job(tx& t, write_job& job, bool in_savepoint, bool& batch_ok) {
+    t.begin_job();
+    status outcome;
+    try {
+        if (in_savepoint) conn_->prepare("SAVEPOINT job").run();
+        outcome = job.run(t);
+        if (!outcome.ok()) t.rollback_job();
+        if (in_savepoint) {
+            if (!outcome.ok()) conn_->prepare("ROLLBACK TO job").run();
+            conn_->prepare("RELEASE job").run();
+        }
+    } catch (const std::exception& ex) {
+        t.rollback_job();
+        const auto* e = dynamic_cast<const sql_error*>(&ex);
+        if (e) {
+            outcome = storage_error(*e, !in_savepoint);
+        } else {
+            if (in_savepoint) log::error("write job threw", {{"what", ex.what()}});
+            outcome = error::internal();
+        }
+        if (!in_transaction(*conn_)) {
+            batch_ok = false;
+        } else if (in_savepoint) {
+            try {
+                conn_->prepare("ROLLBACK TO job").run();
+                conn_->prepare("RELEASE job").run();
+            } catch (const sql_error&) {
+                batch_ok = false;
+            }
+        }
+    }
+    return outcome;
+}
+
+// Rolls the batch back and runs its jobs again, in order, each in a savepoint (write_job::run
+// may run more than once). False when the transaction could not be started again.
+bool writer::run_again_carefully(tx& t, ran_batch& b) {
+    try {
+        if (in_transaction(*conn_)) conn_->exec("ROLLBACK");
+        conn_->exec("BEGIN IMMEDIATE");
+    } catch (const sql_error&) {
+        return false;
+    }
+    (void)t.take_events();
+    (void)t.take_timers();
+    (void)t.take_cancelled();
+    bool batch_ok = true;
+    for (std::size_t i = 0; i < b.jobs.size() && batch_ok; ++i)
+        b.outcomes[i] = run_job(t, *b.jobs[i], true, batch_ok);
+    {
+        std::lock_guard lock(mu_);
+        ++stats_.batches_run_again;
+    }
+    return batch_ok;
 }
 
 // Runs one job in a transaction of its own, after its batch failed to commit.

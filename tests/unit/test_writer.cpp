@@ -421,6 +421,58 @@ TEST_CASE("writer: a job returning an error is rolled back alone", "[writer]") {
     CHECK_FALSE(r.has_item(4));
 }
 
+TEST_CASE("writer: jobs run once without savepoints until one fails; then the batch runs again",
+          "[writer]") {
+    rig r(held_batches());
+    // A batch where every job succeeds: each runs exactly once.
+    std::atomic<int> runs_ok{0};
+    std::vector<fn_job::run_fn> fine;
+    for (int i = 0; i < 4; ++i)
+        fine.push_back([&runs_ok, i](db::tx& t) -> status {
+            ++runs_ok;
+            insert_item(t, 200 + i);
+            return {};
+        });
+    const auto before = r.writer().stats();
+    auto out = run_as_one_batch(r.writer(), fine);
+    for (const auto& o : out)
+        CHECK(o.ok());
+    CHECK(runs_ok.load() == 4);
+    CHECK(r.writer().stats().batches_run_again == before.batches_run_again);
+
+    // A batch where the third job fails after writing: the batch runs again, each job in a
+    // savepoint; the failed job's write is gone, the others' writes are there once.
+    std::atomic<int> runs_first{0}, runs_failing{0}, runs_last{0};
+    out = run_as_one_batch(r.writer(), {
+                                           [&](db::tx& t) -> status {
+                                               ++runs_first;
+                                               insert_item(t, 301);
+                                               return {};
+                                           },
+                                           [&](db::tx& t) -> status {
+                                               ++runs_failing;
+                                               insert_item(t, 302);
+                                               return error::conflict("SOLD_OUT", "none left");
+                                           },
+                                           [&](db::tx& t) -> status {
+                                               ++runs_last;
+                                               insert_item(t, 303);
+                                               return {};
+                                           },
+                                       });
+    REQUIRE(out.size() == 3);
+    CHECK(out[0].ok());
+    CHECK_FALSE(out[1].ok());
+    CHECK(out[2].ok());
+    CHECK(runs_first.load() == 2);    // before the failure, and again in a savepoint
+    CHECK(runs_failing.load() == 2);  // failed without a savepoint, then in one
+    CHECK(runs_last.load() == 1);     // came after: ran in a savepoint from the start
+    CHECK(r.has_item(301));
+    CHECK_FALSE(r.has_item(302));
+    CHECK(r.has_item(303));
+    CHECK(r.writer().stats().batches_run_again == before.batches_run_again + 1);
+}
+
 TEST_CASE("writer: a job whose SQL throws gets INTERNAL and the others commit", "[writer]") {
     rig r(held_batches());
     const auto before = r.writer().stats();

@@ -1,6 +1,6 @@
 #pragma once
-// ONE writer thread commits jobs in groups: many jobs, one transaction, one fsync. Each job runs
-// in its own savepoint, so a job that fails is rolled back alone; a job is completed (on the
+// ONE writer thread commits jobs in groups: many jobs, one transaction, one fsync. A job that
+// fails is rolled back alone (write_job::run says how); a job is completed (on the
 // caller's executor) only after the batch has committed — and is durable: with a sync_file the
 // fsync happens behind the commit, on a second thread, while the writer runs the next batch
 // (docs/decisions/0013-wal-sync-behind.md).
@@ -97,7 +97,11 @@ class tx {
 class write_job {
   public:
     virtual ~write_job() = default;
-    // Runs inside the batch transaction. An error rolls back this job's savepoint only.
+    // Runs inside the batch transaction. An error (or an exception) undoes this job's writes
+    // only: the writer runs jobs without a savepoint while none fails, and when one does it rolls
+    // the batch back and runs its jobs again, each in a savepoint. So run may be called more
+    // than once (also after a failed COMMIT): keep its effects inside the transaction and what
+    // it returns, never accumulate outside them.
     virtual status run(tx& t) = 0;
     // After the batch commits (ok) or for a job that failed (error). Called once.
     virtual void complete(status outcome) = 0;
@@ -117,7 +121,8 @@ struct writer_stats {
     std::uint64_t jobs = 0;
     std::uint64_t commits = 0;
     std::uint64_t failed_commits = 0;
-    std::uint64_t wal_syncs = 0;  // fdatasyncs of the sync_file
+    std::uint64_t wal_syncs = 0;          // fdatasyncs of the sync_file
+    std::uint64_t batches_run_again = 0;  // a job failed without a savepoint: run in savepoints
 };
 
 class writer {
@@ -176,6 +181,8 @@ class writer {
     const delivery_filter* delivery_filter_in_force() const;  // null until deliver_only
     void checkpoint_if_asked();                               // between batches
     ran_batch run_batch();
+    status run_job(tx& t, write_job& job, bool in_savepoint, bool& batch_ok);
+    bool run_again_carefully(tx& t, ran_batch& b);
     status run_alone(write_job& job, ran_batch& into);
     // Makes the batch durable and answers it: at once, or through the sync thread.
     void settle(ran_batch&& b);
@@ -191,6 +198,7 @@ class writer {
     delivery_filter wanted_;
     std::atomic<bool> filtering_{false};  // wanted_ is set
     std::atomic<bool> checkpoint_wanted_{false};
+    int careful_batches_ = 0;  // batches still to run with a savepoint per job (writer thread)
     mutable std::mutex mu_;
     std::condition_variable cv_;
     std::deque<std::unique_ptr<write_job>> queue_;
