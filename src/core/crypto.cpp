@@ -6,6 +6,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include <memory>
 #include <souk/core/random.hpp>
 #include <stdexcept>
 
@@ -109,15 +110,29 @@ std::optional<std::string> base32_decode(std::string_view in) {
     return out;
 }
 
-std::string sha256(std::string_view data) {
+std::string sha256(std::initializer_list<std::string_view> parts) {
+    // SHA256() fetches the algorithm again on every call (OpenSSL 3: a locked lookup and a
+    // strdup), which the idempotency hash of every reservation paid: fetch once, and keep a
+    // context per thread.
+    static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    thread_local const std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(),
+                                                                              &EVP_MD_CTX_free);
+    if (!md || !ctx || !EVP_DigestInit_ex2(ctx.get(), md, nullptr))
+        throw std::runtime_error("SHA-256 unavailable");
+    for (std::string_view part : parts)
+        EVP_DigestUpdate(ctx.get(), part.data(), part.size());
     std::string out(SHA256_DIGEST_LENGTH, '\0');
-    SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(),
-           reinterpret_cast<unsigned char*>(out.data()));
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &len);
     return out;
 }
 
+std::string sha256(std::string_view data) {
+    return sha256({data});
+}
+
 std::string sha256_hex(std::string_view data) {
-    return to_hex(sha256(data));
+    return to_hex(sha256({data}));
 }
 
 namespace {

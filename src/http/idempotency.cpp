@@ -1,6 +1,5 @@
-#include <openssl/sha.h>
-
 #include <souk/core/assert.hpp>
+#include <souk/core/crypto.hpp>
 #include <souk/core/random.hpp>
 #include <souk/http/idempotency.hpp>
 
@@ -11,12 +10,7 @@ namespace {
 constexpr std::size_t key_len_max = 255;
 
 std::string request_hash(const request& req) {
-    std::string text;
-    text.reserve(req.method_name.size() + req.target.size() + req.body.size() + 2);
-    text.append(req.method_name).append(1, ' ').append(req.target).append(1, '\n').append(req.body);
-    unsigned char digest[SHA256_DIGEST_LENGTH];
-    SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-    return to_hex(std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
+    return to_hex(crypto::sha256({req.method_name, " ", req.target, "\n", req.body}));
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 #include "http/static_files.hpp"
 
-#include <openssl/sha.h>
+#include <souk/core/crypto.hpp>
 
 #include <filesystem>
 #include <fstream>
@@ -74,10 +74,8 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) {
 }  // namespace
 
 void static_files::add(std::string path, std::string body) {
-    unsigned char digest[SHA256_DIGEST_LENGTH];
-    SHA256(reinterpret_cast<const unsigned char*>(body.data()), body.size(), digest);
     asset a;
-    a.etag = "\"" + to_hex(std::string_view(reinterpret_cast<const char*>(digest), 16)) + "\"";
+    a.etag = "\"" + to_hex(std::string_view(crypto::sha256(body)).substr(0, 16)) + "\"";
     a.mime = std::string(mime_type(path));
     a.immutable = looks_hashed(path);
     a.body = std::move(body);

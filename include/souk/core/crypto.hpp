@@ -1,6 +1,7 @@
 #pragma once
 // Small cryptographic helpers over OpenSSL: encodings, hashes, MACs, constant-time compare.
 // Shared by identity (tokens, TOTP) and booking (queue passes, tickets).
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,6 +14,8 @@ std::string base32_encode(std::string_view bytes);  // RFC 4648, no padding
 std::optional<std::string> base32_decode(std::string_view text);
 
 std::string sha256(std::string_view data);  // raw 32 bytes
+// Of the parts one after the other, as if concatenated.
+std::string sha256(std::initializer_list<std::string_view> parts);
 std::string sha256_hex(std::string_view data);
 std::string hmac_sha256(std::string_view key, std::string_view data);  // raw 32 bytes
 std::string hmac_sha1(std::string_view key, std::string_view data);    // raw 20 bytes
