@@ -326,8 +326,8 @@ class booking_module final : public module {
             std::chrono::seconds(cfg.at("owner_index_seconds").to_number<std::int64_t>());
         for (std::size_t i = 0; i < ctx.inventory.shard_count(); ++i) {
             shard& s = ctx.inventory.at(i);
-            s.on_expiry([this, &s](const inventory::hold& h) {
-                asio::co_spawn(s.executor(), expire_hold(s, h.id), asio::detached);
+            s.on_expiry([this, &s](const std::string& hold_id) {
+                asio::co_spawn(s.executor(), expire_hold(s, hold_id), asio::detached);
             });
         }
         add_routes();
@@ -931,7 +931,8 @@ class booking_module final : public module {
     awaitable<result<reserve_outcome>> reserve_on_shard(shard& s, booking_row b, std::string body,
                                                         http::idempotency_ticket ticket,
                                                         std::int64_t limit) {
-        const inventory::hold h{b.id, b.zone_id, b.quantity, b.user_id, b.event_id, b.expires_ms};
+        const inventory::hold_request h{b.id,      b.zone_id,  b.quantity,
+                                        b.user_id, b.event_id, b.expires_ms};
         switch (s.try_hold(h, limit)) {
             case inventory::refusal::none:
                 break;

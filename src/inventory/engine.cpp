@@ -5,13 +5,49 @@
 namespace souk::inventory {
 
 namespace {
-std::string owner_key(const std::string& group, const std::string& owner) {
-    std::string k;
-    k.reserve(group.size() + owner.size() + 1);
-    k.append(group).append(1, '|').append(owner);
-    return k;
+
+// "group|owner", in a buffer of the calling thread's: built for every reservation, kept only
+// when an owner's first hold is taken.
+std::string_view owner_key(std::string_view group, std::string_view owner) {
+    thread_local std::string key;
+    key.assign(group).append(1, '|').append(owner);
+    return key;
 }
+
 }  // namespace
+
+// ---- expiry_queue ----------------------------------------------------------------------------
+
+void expiry_queue::push(std::int64_t at_ms, std::string hold_id) {
+    if (in_order_.empty() || at_ms >= in_order_.back().first)
+        in_order_.emplace_back(at_ms, std::move(hold_id));
+    else
+        out_of_order_.emplace(at_ms, std::move(hold_id));
+}
+
+bool expiry_queue::front_in_order() const {
+    SOUK_ASSERT(!empty());
+    if (out_of_order_.empty()) return true;
+    return !in_order_.empty() && in_order_.front().first <= out_of_order_.begin()->first;
+}
+
+std::int64_t expiry_queue::earliest() const {
+    return front_in_order() ? in_order_.front().first : out_of_order_.begin()->first;
+}
+
+std::string expiry_queue::pop() {
+    std::string id;
+    if (front_in_order()) {
+        id = std::move(in_order_.front().second);
+        in_order_.pop_front();
+    } else {
+        id = std::move(out_of_order_.begin()->second);
+        out_of_order_.erase(out_of_order_.begin());
+    }
+    return id;
+}
+
+// ---- shard -----------------------------------------------------------------------------------
 
 shard::shard(boost::asio::any_io_executor ex, const souk::clock& clk)
     : ex_(ex), clock_(clk), timer_(ex) {}
@@ -34,89 +70,103 @@ void shard::set_resource(const std::string& id, std::int64_t capacity) {
     check_invariants(r);
 }
 
-void shard::set_capacity(const std::string& id, std::int64_t capacity) {
+void shard::set_capacity(std::string_view id, std::int64_t capacity) {
     auto it = resources_.find(id);
     if (it == resources_.end() || capacity < it->second.held + it->second.confirmed) return;
     it->second.capacity = capacity;
 }
 
-const resource_state* shard::resource(const std::string& id) const {
+const resource_state* shard::resource(std::string_view id) const {
     auto it = resources_.find(id);
     return it == resources_.end() ? nullptr : &it->second;
 }
 
-refusal shard::try_hold(const hold& h, std::int64_t group_limit) {
+refusal shard::try_hold(const hold_request& h, std::int64_t group_limit) {
     SOUK_ASSERT(h.quantity > 0);
     auto it = resources_.find(h.resource);
     if (it == resources_.end()) return refusal::unknown_resource;
-    auto key = owner_key(h.group, h.owner);
-    auto& totals = owner_totals_.of(key);
-    auto total = totals.find(key);  // one lookup serves the limit and the update
-    const std::int64_t mine = total == totals.end() ? 0 : total->second;
+    const std::int64_t* total = owner_totals_.find(owner_key(h.group, h.owner));
+    const std::int64_t mine = total ? *total : 0;
     if (group_limit > 0 && mine + h.quantity > group_limit) return refusal::limit_exceeded;
-    resource_state& r = it->second;
-    if (r.available() < h.quantity) return refusal::insufficient;
-    auto [held, inserted] = holds_.of(h.id).try_emplace(h.id, h);
-    if (!inserted) return refusal::duplicate_hold;
-    held->second.state = hold_state::held;
-    r.held += h.quantity;
-    check_invariants(r);
-    if (total == totals.end())
-        totals.emplace(std::move(key), h.quantity);
-    else
-        total->second += h.quantity;
+    if (it->second.available() < h.quantity) return refusal::insufficient;
+    if (holds_.find(h.id)) return refusal::duplicate_hold;
+    take(h.id, h.group, h.owner, *it, h.quantity, h.expires_ms, hold_state::held);
     return refusal::none;
 }
 
+void shard::take(std::string_view id, std::string_view group, std::string_view owner,
+                 resource_entry& r, std::int64_t quantity, std::int64_t expires_ms, hold_state st) {
+    SOUK_ASSERT(group.find('|') == std::string_view::npos);
+    SOUK_ASSERT(st == hold_state::held || st == hold_state::posted);
+    const std::string_view key = owner_key(group, owner);
+    auto& totals = owner_totals_.of(key);
+    auto total = totals.find(key);
+    if (total == totals.end()) total = totals.emplace(std::string(key), 0).first;
+    auto [held, inserted] = holds_.of(id).try_emplace(std::string(id));
+    SOUK_ASSERT(inserted);
+    live_hold& l = held->second;
+    l.quantity = quantity;
+    l.expires_ms = expires_ms;
+    l.state = st;
+    l.resource = &r;
+    l.owner = &*total;
+    total->second += quantity;
+    (st == hold_state::held ? r.second.held : r.second.confirmed) += quantity;
+    check_invariants(r.second);
+}
+
 void shard::restore_hold(const hold& h) {
+    if (h.state != hold_state::held && h.state != hold_state::posted) return;
     auto it = resources_.find(h.resource);
     SOUK_ASSERT(it != resources_.end());
-    resource_state& r = it->second;
-    if (h.state == hold_state::held)
-        r.held += h.quantity;
-    else if (h.state == hold_state::posted)
-        r.confirmed += h.quantity;
-    else
-        return;
-    check_invariants(r);
-    const auto key = owner_key(h.group, h.owner);
-    owner_totals_.of(key)[key] += h.quantity;
-    holds_.of(h.id)[h.id] = h;
+    take(h.id, h.group, h.owner, *it, h.quantity, h.expires_ms, h.state);
     if (h.state == hold_state::held) schedule_expiry(h.id, h.expires_ms);
 }
 
-void shard::release(hold& h, hold_state to) {
-    resource_state& r = resources_.at(h.resource);
-    if (h.state == hold_state::held)
-        r.held -= h.quantity;
-    else
-        r.confirmed -= h.quantity;
+hold shard::as_hold(const std::string& id, const live_hold& h) {
+    const std::string& key = h.owner->first;
+    const auto bar = key.find('|');
+    return hold{id,
+                h.resource->first,
+                h.quantity,
+                key.substr(bar + 1),
+                key.substr(0, bar),
+                h.expires_ms,
+                h.state};
+}
+
+void shard::release(live_hold& h, hold_state to) {
+    resource_state& r = h.resource->second;
+    (h.state == hold_state::held ? r.held : r.confirmed) -= h.quantity;
     check_invariants(r);
-    const auto key = owner_key(h.group, h.owner);
-    auto& totals = owner_totals_.of(key);
-    if ((totals[key] -= h.quantity) <= 0) totals.erase(key);
+    SOUK_ASSERT(h.owner->second >= h.quantity);
+    if ((h.owner->second -= h.quantity) == 0) {
+        auto& totals = owner_totals_.of(h.owner->first);
+        totals.erase(totals.find(h.owner->first));
+    }
+    h.owner = nullptr;
     h.state = to;
 }
 
-std::optional<hold> shard::remove(const std::string& hold_id, hold_state to, bool held_only) {
+std::optional<hold> shard::remove(std::string_view hold_id, hold_state to, bool held_only) {
     auto& holds = holds_.of(hold_id);
     auto it = holds.find(hold_id);
     if (it == holds.end() || (held_only && it->second.state != hold_state::held))
         return std::nullopt;
-    hold was = it->second;
+    hold was = as_hold(it->first, it->second);
     release(it->second, to);
     holds.erase(it);
     return was;
 }
 
-void shard::undo_hold(const std::string& hold_id) {
+void shard::undo_hold(std::string_view hold_id) {
     (void)remove(hold_id, hold_state::voided, false);
 }
 
-bool shard::post(const std::string& hold_id) {
-    hold* h = holds_.find(hold_id);
+bool shard::post(std::string_view hold_id) {
+    live_hold* h = holds_.find(hold_id);
     if (!h || h->state != hold_state::held) return false;
-    resource_state& r = resources_.at(h->resource);
+    resource_state& r = h->resource->second;
     r.held -= h->quantity;
     r.confirmed += h->quantity;
     check_invariants(r);
@@ -124,35 +174,35 @@ bool shard::post(const std::string& hold_id) {
     return true;
 }
 
-void shard::unpost(const std::string& hold_id) {
-    hold* h = holds_.find(hold_id);
+void shard::unpost(std::string_view hold_id) {
+    live_hold* h = holds_.find(hold_id);
     SOUK_ASSERT(h && h->state == hold_state::posted);
-    resource_state& r = resources_.at(h->resource);
+    resource_state& r = h->resource->second;
     r.confirmed -= h->quantity;
     r.held += h->quantity;
     check_invariants(r);
     h->state = hold_state::held;
 }
 
-std::optional<hold> shard::void_hold(const std::string& hold_id) {
+std::optional<hold> shard::void_hold(std::string_view hold_id) {
     return remove(hold_id, hold_state::voided, false);
 }
 
-std::optional<hold> shard::expire(const std::string& hold_id) {
+std::optional<hold> shard::expire(std::string_view hold_id) {
     return remove(hold_id, hold_state::expired, true);
 }
 
-const hold* shard::find(const std::string& hold_id) const {
+const hold_status* shard::find(std::string_view hold_id) const {
     return holds_.find(hold_id);
 }
 
-std::int64_t shard::owner_quantity(const std::string& group, const std::string& owner) const {
+std::int64_t shard::owner_quantity(std::string_view group, std::string_view owner) const {
     const auto* total = owner_totals_.find(owner_key(group, owner));
     return total ? *total : 0;
 }
 
 void shard::schedule_expiry(const std::string& hold_id, std::int64_t expires_ms) {
-    expiries_.emplace(expires_ms, hold_id);
+    expiries_.push(expires_ms, hold_id);
     if (armed_for_ == 0 || expires_ms < armed_for_) arm();
 }
 
@@ -162,20 +212,19 @@ void shard::arm() {
         armed_for_ = 0;
         return;
     }
-    armed_for_ = expiries_.begin()->first;
+    armed_for_ = expiries_.earliest();
     const auto wait = std::max<std::int64_t>(0, armed_for_ - clock_.now_ms());
     timer_.expires_after(std::chrono::milliseconds(wait));
     timer_.async_wait([this](boost::system::error_code ec) {
         if (ec || stopped_) return;
         armed_for_ = 0;
         const auto now = clock_.now_ms();
-        while (!expiries_.empty() && expiries_.begin()->first <= now) {
-            const std::string id = expiries_.begin()->second;
-            expiries_.erase(expiries_.begin());
-            const hold* h = holds_.find(id);
+        while (!expiries_.empty() && expiries_.earliest() <= now) {
+            const std::string id = expiries_.pop();
+            const live_hold* h = holds_.find(id);
             // Posted, voided or already expired holds have nothing left to do.
             if (!h || h->state != hold_state::held || h->expires_ms > now) continue;
-            if (on_expiry_) on_expiry_(*h);
+            if (on_expiry_) on_expiry_(id);
         }
         arm();
     });

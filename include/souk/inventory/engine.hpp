@@ -14,12 +14,14 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <souk/core/clock.hpp>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -34,35 +36,60 @@ struct resource_state {
 
 enum class hold_state { held, posted, voided, expired };
 
+// A hold as it goes in (restore_hold) and comes back out (void_hold, expire).
 struct hold {
     std::string id;
     std::string resource;
     std::int64_t quantity = 0;
     std::string owner;  // who holds it (a user id)
-    std::string group;  // what per-owner limits count over (an event id)
+    std::string group;  // what per-owner limits count over (an event id); no '|' in it
+    std::int64_t expires_ms = 0;
+    hold_state state = hold_state::held;
+};
+
+// A hold to take (try_hold): views, so that nothing is copied unless it is taken.
+struct hold_request {
+    std::string_view id;
+    std::string_view resource;
+    std::int64_t quantity = 0;
+    std::string_view owner;
+    std::string_view group;
+    std::int64_t expires_ms = 0;
+};
+
+// What a live hold is now (shard::find).
+struct hold_status {
+    std::int64_t quantity = 0;
     std::int64_t expires_ms = 0;
     hold_state state = hold_state::held;
 };
 
 enum class refusal { none, unknown_resource, insufficient, limit_exceeded, duplicate_hold };
 
+// Hashes std::string keys and finds them by std::string_view, without building a string.
+struct string_key_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
 // A string-keyed hash map in N segments, each an unordered_map that grows on its own. One map
 // of millions of live holds rehashes all of them at once when it grows — ~150 ms at 1.4 M in
 // the reserve benchmark, with the shard (every reservation of its events) stopped meanwhile;
 // a segment holds a 64th of them. The segment is chosen from the key's last bytes, which for
 // our ids (and "event|user" keys) are random hex: a full hash here would be computed twice.
+// Like unordered_map, it never moves an element while it stays in the map.
 template <class V, std::size_t N = 64>
 class segmented_map {
   public:
-    using segment = std::unordered_map<std::string, V>;
-    segment& of(const std::string& key) { return segments_[index(key)]; }
-    const segment& of(const std::string& key) const { return segments_[index(key)]; }
-    V* find(const std::string& key) {
+    using segment = std::unordered_map<std::string, V, string_key_hash, std::equal_to<>>;
+    segment& of(std::string_view key) { return segments_[index(key)]; }
+    const segment& of(std::string_view key) const { return segments_[index(key)]; }
+    V* find(std::string_view key) {
         auto& seg = of(key);
         auto it = seg.find(key);
         return it == seg.end() ? nullptr : &it->second;
     }
-    const V* find(const std::string& key) const {
+    const V* find(std::string_view key) const {
         return const_cast<segmented_map*>(this)->find(key);
     }
     std::size_t size() const {
@@ -73,7 +100,7 @@ class segmented_map {
     }
 
   private:
-    static std::size_t index(const std::string& key) {
+    static std::size_t index(std::string_view key) {
         std::uint64_t h = 0x9e3779b97f4a7c15ULL;
         const std::size_t from = key.size() > 8 ? key.size() - 8 : 0;
         for (std::size_t i = from; i < key.size(); ++i)
@@ -83,9 +110,27 @@ class segmented_map {
     std::array<segment, N> segments_;
 };
 
+// Hold ids in order of expiry. Holds are taken with one time to live, so nearly every one
+// expires after the one before: those queue at the back of a deque (no node per hold); the
+// rest wait in a multimap.
+class expiry_queue {
+  public:
+    void push(std::int64_t at_ms, std::string hold_id);
+    bool empty() const { return in_order_.empty() && out_of_order_.empty(); }
+    std::int64_t earliest() const;  // not empty
+    std::string pop();              // the earliest; not empty
+    std::size_t size() const { return in_order_.size() + out_of_order_.size(); }
+
+  private:
+    bool front_in_order() const;
+    std::deque<std::pair<std::int64_t, std::string>> in_order_;
+    std::multimap<std::int64_t, std::string> out_of_order_;
+};
+
 class shard {
   public:
-    using expiry_listener = std::function<void(const hold&)>;
+    // Called with the id of each hold the shard's timer expires.
+    using expiry_listener = std::function<void(const std::string& hold_id)>;
 
     shard(boost::asio::any_io_executor ex, const souk::clock& clk);
     boost::asio::any_io_executor executor() const { return ex_; }
@@ -93,25 +138,25 @@ class shard {
     bool runs_in_this_thread() const;
 
     void set_resource(const std::string& id, std::int64_t capacity);
-    void set_capacity(const std::string& id, std::int64_t capacity);  // refuses going below use
-    const resource_state* resource(const std::string& id) const;
+    void set_capacity(std::string_view id, std::int64_t capacity);  // refuses going below use
+    const resource_state* resource(std::string_view id) const;
 
     // Takes `quantity` of `resource` for `owner` if it is available and the owner stays within
     // group_limit across the group (0: no limit). The hold expires at expires_ms unless posted.
-    refusal try_hold(const hold& h, std::int64_t group_limit);
+    refusal try_hold(const hold_request& h, std::int64_t group_limit);
     // Puts back a hold that was never acknowledged (its commit failed).
-    void undo_hold(const std::string& hold_id);
+    void undo_hold(std::string_view hold_id);
     // Rebuilding after a restart: a hold already in SQLite, in any live state.
     void restore_hold(const hold& h);
-    bool post(const std::string& hold_id);
+    bool post(std::string_view hold_id);
     // Voiding (any live hold) and expiring (held only) give the seats back and forget the hold;
     // they return it as it was, so a failed commit can restore_hold() it.
-    std::optional<hold> void_hold(const std::string& hold_id);
-    std::optional<hold> expire(const std::string& hold_id);
+    std::optional<hold> void_hold(std::string_view hold_id);
+    std::optional<hold> expire(std::string_view hold_id);
     // Moves a posted hold back to held (its commit failed).
-    void unpost(const std::string& hold_id);
-    const hold* find(const std::string& hold_id) const;
-    std::int64_t owner_quantity(const std::string& group, const std::string& owner) const;
+    void unpost(std::string_view hold_id);
+    const hold_status* find(std::string_view hold_id) const;
+    std::int64_t owner_quantity(std::string_view group, std::string_view owner) const;
 
     // Called on this shard's executor for each hold the shard's timer expires.
     void on_expiry(expiry_listener l) { on_expiry_ = std::move(l); }
@@ -127,19 +172,32 @@ class shard {
     }
 
   private:
-    void release(hold& h, hold_state to);
+    using resource_entry = std::pair<const std::string, resource_state>;
+    using owner_entry = std::pair<const std::string, std::int64_t>;  // "group|owner" -> quantity
+    // Per live hold only what is its own; resource and owner are the entries it counts in,
+    // which stay in their maps (never moved) while it lives.
+    struct live_hold : hold_status {
+        resource_entry* resource = nullptr;
+        owner_entry* owner = nullptr;
+    };
+
+    // Counts a new live hold in its resource and its owner's total. The caller checked room.
+    void take(std::string_view id, std::string_view group, std::string_view owner,
+              resource_entry& r, std::int64_t quantity, std::int64_t expires_ms, hold_state st);
+    void release(live_hold& h, hold_state to);
     // Releases a live hold (a held one only, when held_only) to `to` and forgets it; returns it
     // as it was.
-    std::optional<hold> remove(const std::string& hold_id, hold_state to, bool held_only);
+    std::optional<hold> remove(std::string_view hold_id, hold_state to, bool held_only);
+    static hold as_hold(const std::string& id, const live_hold& h);
     void arm();
     void check_invariants(const resource_state& r) const;
 
     boost::asio::any_io_executor ex_;
     const souk::clock& clock_;
-    std::unordered_map<std::string, resource_state> resources_;
-    segmented_map<hold> holds_;                 // held and posted (live) holds
+    std::unordered_map<std::string, resource_state, string_key_hash, std::equal_to<>> resources_;
+    segmented_map<live_hold> holds_;            // held and posted (live) holds
     segmented_map<std::int64_t> owner_totals_;  // group|owner -> quantity
-    std::multimap<std::int64_t, std::string> expiries_;
+    expiry_queue expiries_;
     boost::asio::steady_timer timer_;
     std::int64_t armed_for_ = 0;
     expiry_listener on_expiry_;
