@@ -890,15 +890,16 @@ class booking_module final : public module {
         b.status = "reserved";
         b.created_ms = now;
         b.expires_ms = now + hold_ms_;
-        const http::idempotency_ticket ticket = *req.idempotency;
+        // The request outlives the shard's part (this frame awaits it): read it in place.
+        const http::idempotency_ticket& ticket = *req.idempotency;
         const std::int64_t limit = show->max_per_user;
         auto outcome = co_await ctx_.inventory.run_on(
             b.event_id,
-            [this, b, body = created_body(b), ticket,
+            [this, b, body = created_body(b), &ticket,
              limit](shard& s) mutable -> awaitable<result<reserve_outcome>> {
                 // Called once: what it captured moves on.
-                co_return co_await reserve_on_shard(s, std::move(b), std::move(body),
-                                                    std::move(ticket), limit);
+                co_return co_await reserve_on_shard(s, std::move(b), std::move(body), ticket,
+                                                    limit);
             });
         if (!outcome.ok()) {
             // A retry of a request that took effect can be refused from memory (its own seats
@@ -929,7 +930,7 @@ class booking_module final : public module {
 
     // On the event's shard: take the seats, persist, answer only after the commit.
     awaitable<result<reserve_outcome>> reserve_on_shard(shard& s, booking_row b, std::string body,
-                                                        http::idempotency_ticket ticket,
+                                                        const http::idempotency_ticket& ticket,
                                                         std::int64_t limit) {
         const inventory::hold_request h{b.id,      b.zone_id,  b.quantity,
                                         b.user_id, b.event_id, b.expires_ms};
@@ -991,7 +992,7 @@ class booking_module final : public module {
         }
         s.schedule_expiry(b.id, b.expires_ms);
         reserve_keys_.note(ticket);
-        owners_.add({std::move(b.user_id), std::move(ticket.key), std::move(b.id)});  // last use
+        owners_.add({std::move(b.user_id), ticket.key, std::move(b.id)});  // b's last use
         committed->body = std::move(body);
         co_return std::move(*committed);
     }

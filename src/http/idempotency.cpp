@@ -9,6 +9,28 @@ namespace {
 
 constexpr std::size_t key_len_max = 255;
 
+std::uint64_t key_hash(std::string_view caller, std::string_view route, std::string_view key) {
+    // FNV-1a over the three parts with separators, then a final mix (splitmix64).
+    std::uint64_t h = 1469598103934665603ULL;
+    auto mix_in = [&h](std::string_view part) {
+        for (unsigned char c : part) {
+            h ^= c;
+            h *= 1099511628211ULL;
+        }
+        h ^= 0xff;
+        h *= 1099511628211ULL;
+    };
+    mix_in(caller);
+    mix_in(route);
+    mix_in(key);
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebULL;
+    h ^= h >> 31;
+    return h;
+}
+
 std::string request_hash(const request& req) {
     return to_hex(crypto::sha256({req.method_name, " ", req.target, "\n", req.body}));
 }
@@ -56,6 +78,18 @@ response idempotency_replay(const stored_response& s, const idempotency_ticket& 
     return r;
 }
 
+bool idempotency_guard::enter(std::uint64_t slot) {
+    auto& shard = in_flight_[slot % in_flight_.size()];
+    std::lock_guard lock(shard.mu);
+    return shard.slots.insert(slot).second;
+}
+
+void idempotency_guard::leave(std::uint64_t slot) {
+    auto& shard = in_flight_[slot % in_flight_.size()];
+    std::lock_guard lock(shard.mu);
+    shard.slots.erase(slot);
+}
+
 middleware idempotency_guard::as_middleware() {
     return [this](request& req, const handler& next) -> boost::asio::awaitable<response> {
         if (!req.route || !req.route->options.idempotent) co_return co_await next(req);
@@ -65,28 +99,22 @@ middleware idempotency_guard::as_middleware() {
                 error::bad_request("an Idempotency-Key header (1-255 characters) is required"),
                 req.request_id);
         }
-        idempotency_ticket ticket;
+        // Built in place: the handler reads it there, and so does the recording below.
+        idempotency_ticket& ticket = req.idempotency.emplace();
         ticket.caller = req.caller ? req.caller->user_id : "ip:" + req.remote_address;
-        ticket.route = std::string(to_string(req.route->method)) + " " + req.route->pattern;
+        ticket.route = req.route->name;
         ticket.key = std::string(key);
         ticket.request_hash = request_hash(req);
-        const std::string slot = ticket.caller + '\n' + ticket.route + '\n' + ticket.key;
-        {
-            std::lock_guard lock(mu_);
-            if (!in_flight_.insert(slot).second) {
-                co_return response::fail(
-                    error::conflict("CONFLICT",
-                                    "a request with this Idempotency-Key is still running"),
-                    req.request_id);
-            }
+        const std::uint64_t slot = key_hash(ticket.caller, ticket.route, ticket.key);
+        if (!enter(slot)) {
+            co_return response::fail(
+                error::conflict("CONFLICT", "a request with this Idempotency-Key is still running"),
+                req.request_id);
         }
         struct release_slot {
             idempotency_guard* g;
-            const std::string& slot;
-            ~release_slot() {
-                std::lock_guard lock(g->mu_);
-                g->in_flight_.erase(slot);
-            }
+            std::uint64_t slot;
+            ~release_slot() { g->leave(slot); }
         } release{this, slot};
 
         if (!req.route->options.idempotency_in_job) {
@@ -98,7 +126,6 @@ middleware idempotency_guard::as_middleware() {
             if (!stored.ok()) co_return response::fail(stored.err(), req.request_id);
             if (*stored) co_return idempotency_replay(**stored, ticket, req.request_id);
         }
-        req.idempotency = ticket;
         response res = co_await next(req);
         if (!req.idempotency->recorded && res.status < 500) {
             // Answers without an effect (409, 422...) are kept too, so a retry sees the same.
@@ -126,28 +153,6 @@ boost::asio::awaitable<void> idempotency_guard::purge() {
 
 namespace {
 
-std::uint64_t key_hash(std::string_view caller, std::string_view route, std::string_view key) {
-    // FNV-1a over the three parts with separators, then a final mix (splitmix64).
-    std::uint64_t h = 1469598103934665603ULL;
-    auto mix_in = [&h](std::string_view part) {
-        for (unsigned char c : part) {
-            h ^= c;
-            h *= 1099511628211ULL;
-        }
-        h ^= 0xff;
-        h *= 1099511628211ULL;
-    };
-    mix_in(caller);
-    mix_in(route);
-    mix_in(key);
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebULL;
-    h ^= h >> 31;
-    return h;
-}
-
 constexpr int filter_probes = 4;
 // Blocked: a key's probes all fall in one 512-bit block, one cache line, so a lookup costs one
 // cache miss instead of four (the filter is megabytes); false "maybe"s rise a little.
@@ -167,7 +172,11 @@ void recorded_keys::note_hash(std::uint64_t h) {
     const std::size_t base = static_cast<std::size_t>((h >> 40) & mask_) * block_words;
     for (int i = 0; i < filter_probes; ++i) {
         const std::uint64_t bit = (h >> (9 * i)) & (block_bits - 1);
-        words_[base + bit / 64].fetch_or(std::uint64_t{1} << (bit & 63), std::memory_order_relaxed);
+        auto& word = words_[base + bit / 64];
+        const std::uint64_t mask = std::uint64_t{1} << (bit & 63);
+        // A locked read-modify-write only where the bit is missing.
+        if (!(word.load(std::memory_order_relaxed) & mask))
+            word.fetch_or(mask, std::memory_order_relaxed);
     }
     count_.fetch_add(1, std::memory_order_relaxed);
 }

@@ -9,17 +9,18 @@ void rate_limiter::set_limit(std::string route_class, bucket_limit l) {
 }
 
 bool rate_limiter::has_class(std::string_view route_class) const {
-    return limits_.count(std::string(route_class)) > 0;
+    return limits_.find(route_class) != limits_.end();
 }
 
-rate_decision rate_limiter::take(std::string_view route_class, std::string_view client) {
-    const auto lim = limits_.find(std::string(route_class));
+rate_decision rate_limiter::take(std::string_view route_class, std::string_view client_prefix,
+                                 std::string_view client) {
+    const auto lim = limits_.find(route_class);
     if (lim == limits_.end()) return {};
     const bucket_limit& l = lim->second;
-    std::string key;
-    key.reserve(route_class.size() + client.size() + 1);
-    key.append(route_class).append(1, '|').append(client);
-    shard& s = shards_[std::hash<std::string>{}(key) % shard_count];
+    // Built in a buffer of the thread's: a bucket's key is copied only when it is new.
+    thread_local std::string key;
+    key.assign(route_class).append(1, '|').append(client_prefix).append(client);
+    shard& s = shards_[key_hash{}(key) % shard_count];
     const auto now = clock_.now_ms();
     std::lock_guard lock(s.mu);
     if (s.buckets.size() >= buckets_per_shard_max) {
@@ -28,7 +29,8 @@ rate_decision rate_limiter::take(std::string_view route_class, std::string_view 
             return kv.second.tokens + (now - kv.second.last_ms) / 1000.0 * l.per_second >= l.burst;
         });
     }
-    auto [it, inserted] = s.buckets.try_emplace(std::move(key), bucket{l.burst, now});
+    auto it = s.buckets.find(std::string_view(key));
+    if (it == s.buckets.end()) it = s.buckets.emplace(key, bucket{l.burst, now}).first;
     bucket& b = it->second;
     b.tokens = std::min(l.burst, b.tokens + (now - b.last_ms) / 1000.0 * l.per_second);
     b.last_ms = now;
@@ -68,7 +70,7 @@ response too_many(const rate_decision& d, std::string_view request_id) {
 std::optional<response> rate_limiter::limit_unauthenticated(request& req) {
     const auto& cls = req.route ? req.route->options.rate_class : std::string();
     if (cls.empty() || !has_class(cls)) return std::nullopt;
-    const rate_decision d = take(cls, "ip:" + req.remote_address);
+    const rate_decision d = take(cls, "ip:", req.remote_address);
     if (d.allowed) return std::nullopt;
     return too_many(d, req.request_id);
 }
@@ -77,9 +79,8 @@ middleware rate_limiter::as_middleware() {
     return [this](request& req, const handler& next) -> boost::asio::awaitable<response> {
         const auto& cls = req.route ? req.route->options.rate_class : std::string();
         if (cls.empty() || !has_class(cls)) co_return co_await next(req);
-        const std::string client =
-            req.caller ? "u:" + req.caller->user_id : "ip:" + req.remote_address;
-        const rate_decision d = take(cls, client);
+        const rate_decision d = req.caller ? take(cls, "u:", req.caller->user_id)
+                                           : take(cls, "ip:", req.remote_address);
         if (!d.allowed) co_return too_many(d, req.request_id);
         response r = co_await next(req);
         stamp(r, d);

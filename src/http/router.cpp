@@ -60,6 +60,7 @@ void router::add(http::method m, std::string pattern, route_options options, han
     if (n->routes.count(m)) throw std::logic_error("router: duplicate route " + pattern);
     auto r = std::make_unique<route>();
     r->method = m;
+    r->name = std::string(to_string(m)) + " " + pattern;
     r->pattern = std::move(pattern);
     r->options = std::move(options);
     r->raw_handler = std::move(h);

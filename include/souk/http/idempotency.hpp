@@ -2,7 +2,9 @@
 // Idempotency for writes that cost money or seats: the same (caller, route, key) gets the first
 // response again for 24 h, byte for byte; the same key with another body is 422
 // IDEMPOTENCY_KEY_REUSED; a duplicate while the first is still running is 409 CONFLICT.
+#include <array>
 #include <atomic>
+#include <cstdint>
 #include <mutex>
 #include <optional>
 #include <souk/core/clock.hpp>
@@ -63,10 +65,18 @@ class idempotency_guard {
     boost::asio::awaitable<void> purge();
 
   private:
+    // Requests running, by a 64-bit hash of (caller, route, key): a collision could only refuse
+    // a request with 409, never let two run. Sharded so io threads rarely share a lock.
+    struct in_flight_shard {
+        std::mutex mu;
+        std::unordered_set<std::uint64_t> slots;
+    };
+    bool enter(std::uint64_t slot);
+    void leave(std::uint64_t slot);
+
     db::database& db_;
     const souk::clock& clock_;
-    std::mutex mu_;
-    std::unordered_set<std::string> in_flight_;
+    std::array<in_flight_shard, 16> in_flight_;
 };
 
 }  // namespace souk::http

@@ -8,6 +8,7 @@
 #include <souk/core/clock.hpp>
 #include <souk/http/router.hpp>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 namespace souk::http {
@@ -30,8 +31,13 @@ class rate_limiter {
     explicit rate_limiter(const souk::clock& clk) : clock_(clk) {}
     void set_limit(std::string route_class, bucket_limit l);
     bool has_class(std::string_view route_class) const;
-    // Takes one token for (class, client) if there is one.
-    rate_decision take(std::string_view route_class, std::string_view client);
+    // Takes one token for (class, client) if there is one. The client is client_prefix followed
+    // by client ("u:" and a user id), joined without allocating.
+    rate_decision take(std::string_view route_class, std::string_view client_prefix,
+                       std::string_view client);
+    rate_decision take(std::string_view route_class, std::string_view client) {
+        return take(route_class, {}, client);
+    }
     // The middleware that applies route_options::rate_class to every route.
     middleware as_middleware();
     // For a request whose authentication failed: counts it against the route's class for its
@@ -43,15 +49,21 @@ class rate_limiter {
         double tokens;
         std::int64_t last_ms;
     };
+    struct key_hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view k) const {
+            return std::hash<std::string_view>{}(k);
+        }
+    };
     struct shard {
         std::mutex mu;
-        std::unordered_map<std::string, bucket> buckets;
+        std::unordered_map<std::string, bucket, key_hash, std::equal_to<>> buckets;
     };
     static constexpr std::size_t shard_count = 16;
     static constexpr std::size_t buckets_per_shard_max = 200'000;
 
     const souk::clock& clock_;
-    std::unordered_map<std::string, bucket_limit> limits_;
+    std::unordered_map<std::string, bucket_limit, key_hash, std::equal_to<>> limits_;
     std::array<shard, shard_count> shards_;
 };
 

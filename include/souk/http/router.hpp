@@ -45,6 +45,7 @@ struct route_options {
 struct route {
     http::method method;
     std::string pattern;
+    std::string name;  // "POST /api/v1/bookings/reserve": idempotency keys are per route name
     route_options options;
     handler raw_handler;
     handler chain;  // raw_handler wrapped in the middlewares, built by router::freeze
