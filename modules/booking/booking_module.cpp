@@ -893,9 +893,11 @@ class booking_module final : public module {
         // The request outlives the shard's part (this frame awaits it): read it in place.
         const http::idempotency_ticket& ticket = *req.idempotency;
         const std::int64_t limit = show->max_per_user;
+        shard& owner = ctx_.inventory.for_partition(b.event_id);
+        std::string created = created_body(b);
         auto outcome = co_await ctx_.inventory.run_on(
-            b.event_id,
-            [this, b, body = created_body(b), &ticket,
+            owner,
+            [this, b = std::move(b), body = std::move(created), &ticket,
              limit](shard& s) mutable -> awaitable<result<reserve_outcome>> {
                 // Called once: what it captured moves on.
                 co_return co_await reserve_on_shard(s, std::move(b), std::move(body), ticket,
@@ -923,7 +925,8 @@ class booking_module final : public module {
             co_return fail(req, outcome.err());
         }
         req.idempotency->recorded = true;
-        response res = response::raw(outcome->status, outcome->content_type, outcome->body);
+        response res = response::raw(outcome->status, std::move(outcome->content_type),
+                                     std::move(outcome->body));
         if (outcome->replayed) res.set_header("Idempotent-Replayed", "true");
         co_return res;
     }

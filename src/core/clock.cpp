@@ -9,15 +9,45 @@ std::string format_rfc3339_ms(std::int64_t unix_ms) {
 }
 
 std::string format_rfc3339(sys_time t) {
+    // By hand: gmtime_r and snprintf were a few percent of every reservation's CPU (its answer
+    // carries two times).
+    using namespace std::chrono;
     const auto ms = t.time_since_epoch().count();
-    std::time_t secs = static_cast<std::time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-    const int millis = static_cast<int>(ms - static_cast<std::int64_t>(secs) * 1000);
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
-    return buf;
+    const auto day = floor<days>(sys_time(milliseconds(ms)));
+    const year_month_day ymd{sys_days(day)};
+    std::int64_t in_day = ms - duration_cast<milliseconds>(day.time_since_epoch()).count();
+    const int millis = static_cast<int>(in_day % 1000);
+    in_day /= 1000;
+    const int sec = static_cast<int>(in_day % 60), min = static_cast<int>(in_day / 60 % 60),
+              hour = static_cast<int>(in_day / 3600);
+    std::string out(24, '0');  // YYYY-MM-DDTHH:MM:SS.mmmZ
+    auto put = [&out](std::size_t at, int value, int width) {
+        for (int i = width - 1; i >= 0; --i, value /= 10)
+            out[at + static_cast<std::size_t>(i)] = static_cast<char>('0' + value % 10);
+    };
+    const int y = static_cast<int>(ymd.year());
+    if (y < 0 || y > 9999) {  // outside RFC 3339's four digits: the slow, general way
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", y,
+                      static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()), hour,
+                      min, sec, millis);
+        return buf;
+    }
+    put(0, y, 4);
+    out[4] = '-';
+    put(5, static_cast<int>(static_cast<unsigned>(ymd.month())), 2);
+    out[7] = '-';
+    put(8, static_cast<int>(static_cast<unsigned>(ymd.day())), 2);
+    out[10] = 'T';
+    put(11, hour, 2);
+    out[13] = ':';
+    put(14, min, 2);
+    out[16] = ':';
+    put(17, sec, 2);
+    out[19] = '.';
+    put(20, millis, 3);
+    out[23] = 'Z';
+    return out;
 }
 
 namespace {

@@ -219,7 +219,12 @@ class engine {
     template <class F>
     auto run_on(std::string_view key, F fn)
         -> boost::asio::awaitable<typename std::invoke_result_t<F, shard&>::value_type> {
-        shard& s = for_partition(key);
+        return run_on(for_partition(key), std::move(fn));
+    }
+    // The same on a shard already found (for_partition), so that fn may take the key's owner.
+    template <class F>
+    static auto run_on(shard& s, F fn)
+        -> boost::asio::awaitable<typename std::invoke_result_t<F, shard&>::value_type> {
         if (s.runs_in_this_thread()) co_return co_await fn(s);
         co_return co_await boost::asio::co_spawn(s.executor(), fn(s), boost::asio::use_awaitable);
     }
