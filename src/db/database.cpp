@@ -91,7 +91,10 @@ database::database(database_options opts, const souk::clock& clk)
     // memory it is a memcpy, spilled to a temporary file it was a write per page.
     w->exec("PRAGMA temp_store=MEMORY");
     auto writer_opts = opts_.writer;
-    if (opts_.synchronous == "FULL" || opts_.synchronous == "EXTRA") {
+    auto& mode = w->prepare("PRAGMA journal_mode");
+    const bool wal = mode.step() && mode.text(0) == "wal";  // a filesystem may refuse WAL
+    mode.reset();
+    if (wal && (opts_.synchronous == "FULL" || opts_.synchronous == "EXTRA")) {
         // Durable all the same, but the fsync runs behind the commit, on the writer's sync
         // thread, while the next batch executes: a batch no longer waits for the disk with
         // the writer idle (docs/decisions/0013-wal-sync-behind.md).
