@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <span>
 
 #include <boost/json/serialize.hpp>
 #include <cassert>
@@ -373,7 +374,7 @@ status writer::run_alone(write_job& job, ran_batch& into) {
 
 void writer::settle(ran_batch&& b) {
     if (opts_.sync_file.empty()) {
-        answer(b);
+        answer({&b, 1});
         return;
     }
     std::lock_guard lock(sync_mu_);
@@ -381,19 +382,29 @@ void writer::settle(ran_batch&& b) {
     sync_cv_.notify_one();
 }
 
-void writer::answer(ran_batch& b) {
-    if (b.committed) {
-        const double seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - b.started).count();
-        if (seconds >= slow_batch_seconds)  // every acknowledgement in it waited this long
-            log::warn("slow batch",
-                      {{"ms", static_cast<std::int64_t>(seconds * 1000)}, {"jobs", b.jobs.size()}});
+// Batches made durable together (one fsync covers them all): observers, listeners, then each
+// job's completion, in commit order.
+void writer::answer(std::span<ran_batch> durable) {
+    const auto now = std::chrono::steady_clock::now();
+    std::size_t jobs = 0;
+    double oldest = 0;
+    for (auto& b : durable) {
+        if (!b.committed) continue;
+        const double seconds = std::chrono::duration<double>(now - b.started).count();
         if (on_batch_) on_batch_(b.jobs.size(), seconds);
+        jobs += b.jobs.size();
+        oldest = std::max(oldest, seconds);
     }
-    if (on_commit_ && b.wrote)
-        on_commit_(std::move(b.events), std::move(b.timers), std::move(b.cancelled));
-    for (std::size_t i = 0; i < b.jobs.size(); ++i)
-        b.jobs[i]->complete(std::move(b.outcomes[i]));
+    if (oldest >= slow_batch_seconds)  // its acknowledgements waited this long; once per fsync
+        log::warn("slow batch", {{"ms", static_cast<std::int64_t>(oldest * 1000)},
+                                 {"jobs", jobs},
+                                 {"batches", durable.size()}});
+    for (auto& b : durable) {
+        if (on_commit_ && b.wrote)
+            on_commit_(std::move(b.events), std::move(b.timers), std::move(b.cancelled));
+        for (std::size_t i = 0; i < b.jobs.size(); ++i)
+            b.jobs[i]->complete(std::move(b.outcomes[i]));
+    }
 }
 
 // One fsync covers every batch committed before it starts: while it runs, the writer commits
@@ -410,8 +421,7 @@ void writer::sync_loop() {
         }
         if (std::any_of(covered.begin(), covered.end(), [](const auto& b) { return b.wrote; }))
             sync_file();
-        for (auto& b : covered)
-            answer(b);
+        answer(covered);
         covered.clear();
     }
 }

@@ -26,6 +26,7 @@
 #include <souk/core/clock.hpp>
 #include <souk/core/result.hpp>
 #include <souk/db/connection.hpp>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -186,7 +187,7 @@ class writer {
     status run_alone(write_job& job, ran_batch& into);
     // Makes the batch durable and answers it: at once, or through the sync thread.
     void settle(ran_batch&& b);
-    void answer(ran_batch& b);  // observers, listeners, then each job's completion
+    void answer(std::span<ran_batch> durable);
     void sync_loop();
     void sync_file();  // fdatasync of opts_.sync_file; a failure ends the process
 
