@@ -102,7 +102,7 @@ error storage_error(const sql_error& e, bool quiet = false) {
 }
 
 // After a batch had to run again, this many batches give each job a savepoint: failures come
-// in runs (a sold-out rush, a broken disk), and a savepoint is cheaper than running twice.
+// in runs (a storm of conflicts, a broken disk), and a savepoint is cheaper than running twice.
 constexpr int careful_batches_after_a_failure = 16;
 
 // A batch (its jobs, commit and fsync) that took this long is logged.
