@@ -4,9 +4,9 @@
 #include <cstdint>
 #include <mutex>
 #include <souk/core/result.hpp>
+#include <souk/core/string_map.hpp>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace souk::identity {
@@ -44,15 +44,9 @@ class verified_tokens {
                                  std::int64_t now_ms);
 
   private:
-    struct text_hash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view t) const {
-            return std::hash<std::string_view>{}(t);
-        }
-    };
     std::size_t capacity_;
     std::mutex mu_;
-    std::unordered_map<std::string, access_claims, text_hash, std::equal_to<>> known_;
+    string_map<access_claims> known_;
 };
 
 }  // namespace souk::identity

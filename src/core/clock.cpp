@@ -1,5 +1,4 @@
 #include <cstdio>
-#include <ctime>
 #include <souk/core/clock.hpp>
 
 namespace souk {

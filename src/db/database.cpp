@@ -87,8 +87,8 @@ database::database(database_options opts, const souk::clock& clk)
     // (pager_end_transaction -> pcache1Truncate), which at 64 MiB was a tenth of the writer's CPU
     // in the reserve benchmark; at 16 MiB that benchmark ran ~15 % faster, at 4 MiB slower again.
     w->exec("PRAGMA cache_size=-16384");
-    // Each job runs in a savepoint, whose journal copies every page the job touches: kept in
-    // memory it is a memcpy, spilled to a temporary file it was a write per page.
+    // After a job fails, jobs run in savepoints (ADR 0014), whose journal copies every page a
+    // job touches: kept in memory it is a memcpy, spilled to a temporary file a write per page.
     w->exec("PRAGMA temp_store=MEMORY");
     auto writer_opts = opts_.writer;
     auto& mode = w->prepare("PRAGMA journal_mode");

@@ -363,12 +363,13 @@ status writer::run_alone(write_job& job, ran_batch& into) {
         ++stats_.commits;
     }
     into.wrote = true;
-    for (auto& e : t.take_events())
-        into.events.push_back(std::move(e));
-    for (auto& r : t.take_timers())
-        into.timers.push_back(std::move(r));
-    for (auto& c : t.take_cancelled())
-        into.cancelled.push_back(std::move(c));
+    auto append = [](auto& to, auto&& from) {
+        to.insert(to.end(), std::make_move_iterator(from.begin()),
+                  std::make_move_iterator(from.end()));
+    };
+    append(into.events, t.take_events());
+    append(into.timers, t.take_timers());
+    append(into.cancelled, t.take_cancelled());
     return {};
 }
 

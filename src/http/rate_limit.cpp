@@ -20,7 +20,7 @@ rate_decision rate_limiter::take(std::string_view route_class, std::string_view 
     // Built in a buffer of the thread's: a bucket's key is copied only when it is new.
     thread_local std::string key;
     key.assign(route_class).append(1, '|').append(client_prefix).append(client);
-    shard& s = shards_[key_hash{}(key) % shard_count];
+    shard& s = shards_[string_hash{}(key) % shard_count];
     const auto now = clock_.now_ms();
     std::lock_guard lock(s.mu);
     if (s.buckets.size() >= buckets_per_shard_max) {

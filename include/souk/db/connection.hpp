@@ -4,11 +4,11 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <souk/core/string_map.hpp>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
-#include <unordered_map>
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -101,13 +101,7 @@ class connection {
     std::string path_;
     // Looked up by the SQL text without building a std::string (every statement of every job
     // goes through here).
-    struct sql_hash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view s) const noexcept {
-            return std::hash<std::string_view>{}(s);
-        }
-    };
-    std::unordered_map<std::string, std::unique_ptr<statement>, sql_hash, std::equal_to<>> cache_;
+    string_map<std::unique_ptr<statement>> cache_;
 };
 
 // RAII guard: BEGIN IMMEDIATE ... COMMIT, rolled back unless committed (CLI and tests).

@@ -6,10 +6,10 @@
 #include <mutex>
 #include <optional>
 #include <souk/core/clock.hpp>
+#include <souk/core/string_map.hpp>
 #include <souk/http/router.hpp>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 namespace souk::http {
 
@@ -49,21 +49,15 @@ class rate_limiter {
         double tokens;
         std::int64_t last_ms;
     };
-    struct key_hash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view k) const {
-            return std::hash<std::string_view>{}(k);
-        }
-    };
     struct shard {
         std::mutex mu;
-        std::unordered_map<std::string, bucket, key_hash, std::equal_to<>> buckets;
+        string_map<bucket> buckets;
     };
     static constexpr std::size_t shard_count = 16;
     static constexpr std::size_t buckets_per_shard_max = 200'000;
 
     const souk::clock& clock_;
-    std::unordered_map<std::string, bucket_limit, key_hash, std::equal_to<>> limits_;
+    string_map<bucket_limit> limits_;
     std::array<shard, shard_count> shards_;
 };
 

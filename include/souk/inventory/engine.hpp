@@ -20,9 +20,9 @@
 #include <memory>
 #include <optional>
 #include <souk/core/clock.hpp>
+#include <souk/core/string_map.hpp>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace souk::inventory {
@@ -66,12 +66,6 @@ struct hold_status {
 
 enum class refusal { none, unknown_resource, insufficient, limit_exceeded, duplicate_hold };
 
-// Hashes std::string keys and finds them by std::string_view, without building a string.
-struct string_key_hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-
 // A string-keyed hash map in N segments, each an unordered_map that grows on its own. One map
 // of millions of live holds rehashes all of them at once when it grows — ~150 ms at 1.4 M in
 // the reserve benchmark, with the shard (every reservation of its events) stopped meanwhile;
@@ -81,7 +75,7 @@ struct string_key_hash {
 template <class V, std::size_t N = 64>
 class segmented_map {
   public:
-    using segment = std::unordered_map<std::string, V, string_key_hash, std::equal_to<>>;
+    using segment = string_map<V>;
     segment& of(std::string_view key) { return segments_[index(key)]; }
     const segment& of(std::string_view key) const { return segments_[index(key)]; }
     V* find(std::string_view key) {
@@ -194,7 +188,7 @@ class shard {
 
     boost::asio::any_io_executor ex_;
     const souk::clock& clock_;
-    std::unordered_map<std::string, resource_state, string_key_hash, std::equal_to<>> resources_;
+    string_map<resource_state> resources_;
     segmented_map<live_hold> holds_;            // held and posted (live) holds
     segmented_map<std::int64_t> owner_totals_;  // group|owner -> quantity
     expiry_queue expiries_;
