@@ -21,21 +21,26 @@ local function random_tag()
 end
 local thread_tag = random_tag()
 local body = '{"show_id":"' .. show_id .. '","zone_id":"' .. zone_id .. '","quantity":1}'
-local statuses = {}
+
+-- The request is built by concatenation around a per-token prefix, and there is no response()
+-- callback: with one, wrk turns every answer's headers and body into Lua values. Together they
+-- cost the generator ~6 µs a request of the two cores it shares with Souk (wrk counts non-2xx
+-- answers itself).
+local host = wrk.port and (wrk.host .. ":" .. wrk.port) or wrk.host
+local prefixes = {}
+for i, token in ipairs(tokens) do
+    prefixes[i] = "POST /api/v1/bookings/reserve HTTP/1.1\r\n" ..
+        "Host: " .. host .. "\r\n" ..
+        "Content-Type: application/json\r\n" ..
+        "Content-Length: " .. #body .. "\r\n" ..
+        "Authorization: Bearer " .. token .. "\r\n" ..
+        "Idempotency-Key: " .. thread_tag .. "-"
+end
+local suffix = "\r\n\r\n" .. body
 
 function request()
     counter = counter + 1
-    local token = tokens[(counter % #tokens) + 1]
-    local headers = {
-        ["Content-Type"] = "application/json",
-        ["Authorization"] = "Bearer " .. token,
-        ["Idempotency-Key"] = thread_tag .. "-" .. counter,
-    }
-    return wrk.format("POST", "/api/v1/bookings/reserve", headers, body)
-end
-
-function response(status, headers, body)
-    statuses[status] = (statuses[status] or 0) + 1
+    return prefixes[(counter % #prefixes) + 1] .. counter .. suffix
 end
 
 function done(summary, latency, requests)
