@@ -5,6 +5,8 @@
 #include <souk/db/database.hpp>
 #include <souk/embedded.hpp>
 #include <souk/log/log.hpp>
+#include <stdexcept>
+#include <string_view>
 
 namespace souk::db {
 
@@ -39,6 +41,18 @@ void ensure_version_table(connection& c) {
         "NULL, applied_ms INTEGER NOT NULL)");
 }
 
+constexpr std::string_view foreign_keys_off_marker = "-- souk:foreign-keys-off\n";
+
+void require_foreign_keys_hold(connection& c, const std::string& migration) {
+    auto& st = c.prepare("PRAGMA foreign_key_check");
+    const bool broken = st.step();
+    const std::string table = broken ? st.text(0) : std::string();
+    st.reset();
+    if (broken)
+        throw std::runtime_error("migration " + migration + " leaves a row of " + table +
+                                 " without its parent");
+}
+
 }  // namespace
 
 std::vector<migration_status> migrations_status(connection& c) {
@@ -53,7 +67,7 @@ std::vector<migration_status> migrations_status(connection& c) {
     return out;
 }
 
-int migrate_up(connection& c) {
+int migrate_up(connection& c, int through) {
     ensure_version_table(c);
     int applied = 0;
     for (const auto& m : embedded_migrations()) {
@@ -61,13 +75,25 @@ int migrate_up(connection& c) {
         st.bind(1, m.version);
         const bool done = st.step();
         st.reset();
-        if (done) continue;
-        transaction t(c);
-        c.exec(m.sql);
-        c.prepare("INSERT INTO schema_migrations (version, name, applied_ms) VALUES (?, ?, ?)")
-            .bind_all(m.version, m.name, system_clock().now_ms())
-            .run();
-        t.commit();
+        if (done || m.version > through) continue;
+        // A migration that rebuilds a table (create, copy, drop, rename) runs with foreign keys
+        // off, as SQLite documents; they are checked before it commits. The pragma is a no-op
+        // inside a transaction, hence outside.
+        const bool keys_off = m.sql.starts_with(foreign_keys_off_marker);
+        if (keys_off) c.exec("PRAGMA foreign_keys=OFF");
+        try {
+            transaction t(c);
+            c.exec(m.sql);
+            if (keys_off) require_foreign_keys_hold(c, m.name);
+            c.prepare("INSERT INTO schema_migrations (version, name, applied_ms) VALUES (?, ?, ?)")
+                .bind_all(m.version, m.name, system_clock().now_ms())
+                .run();
+            t.commit();
+        } catch (...) {
+            if (keys_off) c.exec("PRAGMA foreign_keys=ON");
+            throw;
+        }
+        if (keys_off) c.exec("PRAGMA foreign_keys=ON");
         log::info("migration applied", {{"version", m.version}, {"name", m.name}});
         ++applied;
     }

@@ -4,6 +4,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <limits>
 #include <souk/db/connection.hpp>
 #include <souk/db/writer.hpp>
 #include <string>
@@ -27,8 +28,8 @@ struct migration_status {
 
 // Migrations come embedded from sql/: NNNN_<module>_<what>.sql, applied in order.
 std::vector<migration_status> migrations_status(connection& c);
-// Applies the missing ones; returns how many ran.
-int migrate_up(connection& c);
+// Applies the missing ones up to `through` (a version); returns how many ran.
+int migrate_up(connection& c, int through = std::numeric_limits<int>::max());
 
 class database {
   public:

@@ -1,0 +1,115 @@
+// Migrations against a real SQLite file: a database at an older version upgraded in place.
+#include <catch2/catch.hpp>
+#include <souk/db/database.hpp>
+
+#include "support.hpp"
+
+using namespace souk;
+
+namespace {
+
+constexpr int before_bookings_rebuild = 11;
+
+std::int64_t count(db::connection& c, std::string_view sql) {
+    auto& st = c.prepare(sql);
+    REQUIRE(st.step());
+    const std::int64_t n = st.int64(0);
+    st.reset();
+    return n;
+}
+
+bool pending(db::connection& c, int version) {
+    for (const auto& m : db::migrations_status(c))
+        if (m.version == version) return !m.applied;
+    FAIL("no migration " << version);
+    return false;
+}
+
+// One event, show and zone, a booking of it with an idempotency key, and its ticket check-in.
+void add_a_booking(db::connection& c) {
+    c.exec(
+        "INSERT INTO events (id, tenant_id, organizer_id, slug, title, starts_ms, sale_starts_ms, "
+        "max_per_user, created_ms, updated_ms) VALUES ('evt_1', 'ten', 'usr_o', 'a-show', "
+        "'A show', 2000, 0, 4, 1, 1)");
+    c.exec(
+        "INSERT INTO shows (id, event_id, starts_ms, ends_ms, created_ms) VALUES ('shw_1', "
+        "'evt_1', 2000, 3000, 1)");
+    c.exec(
+        "INSERT INTO zones (id, show_id, event_id, name, price_amount, currency, capacity, held, "
+        "confirmed, created_ms) VALUES ('zon_1', 'shw_1', 'evt_1', 'Floor', 0, 'USD', 10, 0, 2, 1)");
+    c.exec(
+        "INSERT INTO bookings (id, tenant_id, user_id, event_id, show_id, zone_id, quantity, "
+        "amount, currency, status, expires_ms, created_ms, updated_ms, idem_key, request_hash) "
+        "VALUES ('bkg_1', 'ten', 'usr_m', 'evt_1', 'shw_1', 'zon_1', 2, 0, 'USD', 'confirmed', "
+        "900, 100, 200, 'key-1', 'hash-1')");
+    c.exec("INSERT INTO ticket_checkins (booking_id, used_ms, used_by) VALUES ('bkg_1', 300, 'x')");
+}
+
+}  // namespace
+
+TEST_CASE("migrations: the bookings rebuild keeps every row, its checks and what points at it",
+          "[db][migrations]") {
+    test::temp_dir dir;
+    db::connection c(dir.file("old.db"), db::open_mode::read_write);
+    db::migrate_up(c, before_bookings_rebuild);
+    add_a_booking(c);
+    REQUIRE(pending(c, before_bookings_rebuild + 1));
+
+    db::migrate_up(c);
+
+    CHECK_FALSE(pending(c, before_bookings_rebuild + 1));
+    auto& row = c.prepare(
+        "SELECT user_id, zone_id, quantity, status, expires_ms, created_ms, updated_ms, idem_key, "
+        "request_hash FROM bookings WHERE id = 'bkg_1'");
+    REQUIRE(row.step());
+    CHECK(row.text(0) == "usr_m");
+    CHECK(row.text(1) == "zon_1");
+    CHECK(row.int64(2) == 2);
+    CHECK(row.text(3) == "confirmed");
+    CHECK(row.int64(4) == 900);
+    CHECK(row.int64(5) == 100);
+    CHECK(row.int64(6) == 200);
+    CHECK(row.text(7) == "key-1");
+    CHECK(row.text(8) == "hash-1");
+    row.reset();
+    CHECK(count(c, "SELECT count(*) FROM ticket_checkins WHERE booking_id = 'bkg_1'") == 1);
+    CHECK(count(c, "SELECT count(*) FROM pragma_foreign_key_check") == 0);
+    CHECK(count(c, "PRAGMA foreign_keys") == 1);  // back on after the rebuild
+    CHECK(count(c, "SELECT count(*) FROM pragma_index_list('bookings') WHERE name = "
+                   "'bookings_live'") == 1);
+
+    // The status check still refuses what it refused, and costs no temporary B-tree.
+    CHECK_THROWS_AS(c.exec("UPDATE bookings SET status = 'lost' WHERE id = 'bkg_1'"),
+                    db::sql_error);
+    CHECK_THROWS_AS(c.exec("INSERT INTO bookings (id, tenant_id, user_id, event_id, show_id, "
+                           "zone_id, quantity, amount, currency, status, expires_ms, created_ms, "
+                           "updated_ms) VALUES ('bkg_2', 'ten', 'usr_m', 'evt_x', 'shw_1', "
+                           "'zon_1', 1, 0, 'USD', 'reserved', 1, 1, 1)"),
+                    db::sql_error);  // foreign keys enforced again: no event evt_x
+    auto& plan = c.prepare(
+        "EXPLAIN INSERT INTO bookings (id, tenant_id, user_id, event_id, show_id, zone_id, "
+        "quantity, amount, currency, status, expires_ms, created_ms, updated_ms) VALUES (?, ?, ?, "
+        "?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    bool ephemeral = false;
+    while (plan.step()) ephemeral = ephemeral || plan.text(1) == "OpenEphemeral";
+    plan.reset();
+    CHECK_FALSE(ephemeral);
+}
+
+TEST_CASE("migrations: a rebuild that would leave a row without its parent is not applied",
+          "[db][migrations]") {
+    test::temp_dir dir;
+    db::connection c(dir.file("old.db"), db::open_mode::read_write);
+    db::migrate_up(c, before_bookings_rebuild);
+    add_a_booking(c);
+    c.exec("PRAGMA foreign_keys=OFF");  // an orphan made behind the constraint's back
+    c.exec("INSERT INTO ticket_checkins (booking_id, used_ms, used_by) VALUES ('bkg_gone', 1, 'x')");
+    c.exec("PRAGMA foreign_keys=ON");
+
+    CHECK_THROWS(db::migrate_up(c));
+
+    CHECK(pending(c, before_bookings_rebuild + 1));
+    CHECK(count(c, "PRAGMA foreign_keys") == 1);
+    CHECK(count(c, "SELECT count(*) FROM sqlite_schema WHERE name = 'bookings_rebuilt'") == 0);
+    CHECK(count(c, "SELECT count(*) FROM bookings") == 1);
+}
