@@ -24,18 +24,18 @@ void bus::subscribe(std::string type, std::string name, subscriber s) {
 }
 
 void bus::start() {
-    auto pending = db_.read_sync<std::vector<event>>([](db::connection& c)
-                                                         -> result<std::vector<event>> {
-        std::vector<event> out;
-        auto& st = c.prepare(
-            "SELECT id, type, payload, created_ms FROM outbox WHERE delivered_ms IS NULL ORDER BY "
-            "created_ms");
-        while (st.step())
-            out.push_back(
-                {st.text(0), st.text(1), boost::json::parse(st.text_view(2)), st.int64(3)});
-        st.reset();
-        return out;
-    });
+    auto pending =
+        db_.read_sync<std::vector<event>>([](db::connection& c) -> result<std::vector<event>> {
+            std::vector<event> out;
+            auto& st = c.prepare(
+                "SELECT id, type, payload, created_ms, seq FROM outbox WHERE delivered_ms IS NULL "
+                "ORDER BY seq");
+            while (st.step())
+                out.push_back({st.text(0), st.text(1), boost::json::parse(st.text_view(2)),
+                               st.int64(3), st.int64(4)});
+            st.reset();
+            return out;
+        });
     if (!pending.ok()) throw std::runtime_error("bus: cannot read the outbox");
     if (!pending->empty()) log::info("redelivering outbox events", {{"count", pending->size()}});
     db_.writer().deliver_only([this](std::string_view type) { return has_subscriber(type); });
@@ -51,7 +51,7 @@ void bus::committed(std::vector<event>&& events) {
     for (auto& e : events) {
         if (!has_subscriber(e.type)) {
             // Nobody listens: nothing to deliver, only the mark to make.
-            mark_delivered(e.id);
+            mark_delivered(e.seq);
             std::lock_guard lock(mu_);
             --in_flight_;
             continue;
@@ -102,16 +102,16 @@ boost::asio::awaitable<void> bus::deliver(event e, int attempt) {
         boost::asio::steady_timer t(ex_, std::chrono::milliseconds(backoff));
         co_await t.async_wait(boost::asio::use_awaitable);
     }
-    mark_delivered(e.id);
+    mark_delivered(e.seq);
     std::lock_guard lock(mu_);
     --in_flight_;
 }
 
 // Marks are batched (one write job per flush, not one per event): marking is an optimisation,
 // a lost mark only means one more delivery after a crash.
-void bus::mark_delivered(const std::string& id) {
+void bus::mark_delivered(std::int64_t seq) {
     std::lock_guard lock(mu_);
-    delivered_.push_back(id);
+    delivered_.push_back(seq);
     if (delivered_.size() >= delivered_batch_max) {
         flush_delivered_locked();
     } else if (!flush_scheduled_) {
@@ -128,10 +128,10 @@ void bus::flush_delivered_locked() {
     flush_scheduled_ = false;
     if (delivered_.empty()) return;
     db_.writer().submit(std::make_unique<db::detail::sync_job<bool>>(
-        [ids = std::exchange(delivered_, {})](db::tx& t) -> result<bool> {
-            for (const auto& id : ids)
-                t.prepare("UPDATE outbox SET delivered_ms = ? WHERE id = ?")
-                    .bind_all(t.now_ms(), id)
+        [seqs = std::exchange(delivered_, {})](db::tx& t) -> result<bool> {
+            for (const auto seq : seqs)
+                t.prepare("UPDATE outbox SET delivered_ms = ? WHERE seq = ?")
+                    .bind_all(t.now_ms(), seq)
                     .run();
             return true;
         }));

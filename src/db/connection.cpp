@@ -152,6 +152,10 @@ std::int64_t connection::changes() const {
     return sqlite3_changes64(db_);
 }
 
+std::int64_t connection::last_insert_rowid() const {
+    return sqlite3_last_insert_rowid(db_);
+}
+
 transaction::transaction(connection& c) : c_(c) {
     c_.exec("BEGIN IMMEDIATE");
 }

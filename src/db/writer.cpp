@@ -30,6 +30,7 @@ std::string tx::publish(std::string type, boost::json::value payload) {
         .bind_all(e.id, e.type, boost::json::serialize(e.payload), e.created_ms,
                   wanted ? std::nullopt : std::optional<std::int64_t>(e.created_ms))
         .run();
+    e.seq = c_.last_insert_rowid();
     std::string id = e.id;
     if (wanted) events_.push_back(std::move(e));
     return id;

@@ -9,6 +9,7 @@ using namespace souk;
 namespace {
 
 constexpr int before_bookings_rebuild = 11;
+constexpr int before_outbox_appended = 12;
 
 std::int64_t count(db::connection& c, std::string_view sql) {
     auto& st = c.prepare(sql);
@@ -16,6 +17,15 @@ std::int64_t count(db::connection& c, std::string_view sql) {
     const std::int64_t n = st.int64(0);
     st.reset();
     return n;
+}
+
+std::string plan(db::connection& c, std::string_view sql) {
+    auto& st = c.prepare("EXPLAIN QUERY PLAN " + std::string(sql));
+    std::string out;
+    while (st.step())
+        out += st.text(3) + "\n";
+    st.reset();
+    return out;
 }
 
 bool pending(db::connection& c, int version) {
@@ -36,7 +46,8 @@ void add_a_booking(db::connection& c) {
         "'evt_1', 2000, 3000, 1)");
     c.exec(
         "INSERT INTO zones (id, show_id, event_id, name, price_amount, currency, capacity, held, "
-        "confirmed, created_ms) VALUES ('zon_1', 'shw_1', 'evt_1', 'Floor', 0, 'USD', 10, 0, 2, 1)");
+        "confirmed, created_ms) VALUES ('zon_1', 'shw_1', 'evt_1', 'Floor', 0, 'USD', 10, 0, 2, "
+        "1)");
     c.exec(
         "INSERT INTO bookings (id, tenant_id, user_id, event_id, show_id, zone_id, quantity, "
         "amount, currency, status, expires_ms, created_ms, updated_ms, idem_key, request_hash) "
@@ -75,8 +86,9 @@ TEST_CASE("migrations: the bookings rebuild keeps every row, its checks and what
     CHECK(count(c, "SELECT count(*) FROM ticket_checkins WHERE booking_id = 'bkg_1'") == 1);
     CHECK(count(c, "SELECT count(*) FROM pragma_foreign_key_check") == 0);
     CHECK(count(c, "PRAGMA foreign_keys") == 1);  // back on after the rebuild
-    CHECK(count(c, "SELECT count(*) FROM pragma_index_list('bookings') WHERE name = "
-                   "'bookings_live'") == 1);
+    CHECK(count(c,
+                "SELECT count(*) FROM pragma_index_list('bookings') WHERE name = "
+                "'bookings_live'") == 1);
 
     // The status check still refuses what it refused, and costs no temporary B-tree.
     CHECK_THROWS_AS(c.exec("UPDATE bookings SET status = 'lost' WHERE id = 'bkg_1'"),
@@ -91,7 +103,8 @@ TEST_CASE("migrations: the bookings rebuild keeps every row, its checks and what
         "quantity, amount, currency, status, expires_ms, created_ms, updated_ms) VALUES (?, ?, ?, "
         "?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     bool ephemeral = false;
-    while (plan.step()) ephemeral = ephemeral || plan.text(1) == "OpenEphemeral";
+    while (plan.step())
+        ephemeral = ephemeral || plan.text(1) == "OpenEphemeral";
     plan.reset();
     CHECK_FALSE(ephemeral);
 }
@@ -103,7 +116,8 @@ TEST_CASE("migrations: a rebuild that would leave a row without its parent is no
     db::migrate_up(c, before_bookings_rebuild);
     add_a_booking(c);
     c.exec("PRAGMA foreign_keys=OFF");  // an orphan made behind the constraint's back
-    c.exec("INSERT INTO ticket_checkins (booking_id, used_ms, used_by) VALUES ('bkg_gone', 1, 'x')");
+    c.exec(
+        "INSERT INTO ticket_checkins (booking_id, used_ms, used_by) VALUES ('bkg_gone', 1, 'x')");
     c.exec("PRAGMA foreign_keys=ON");
 
     CHECK_THROWS(db::migrate_up(c));
@@ -112,4 +126,43 @@ TEST_CASE("migrations: a rebuild that would leave a row without its parent is no
     CHECK(count(c, "PRAGMA foreign_keys") == 1);
     CHECK(count(c, "SELECT count(*) FROM sqlite_schema WHERE name = 'bookings_rebuilt'") == 0);
     CHECK(count(c, "SELECT count(*) FROM bookings") == 1);
+}
+
+TEST_CASE("migrations: the outbox becomes an appended table and keeps its events",
+          "[db][migrations]") {
+    test::temp_dir dir;
+    db::connection c(dir.file("old.db"), db::open_mode::read_write);
+    db::migrate_up(c, before_outbox_appended);
+    c.exec(
+        "INSERT INTO outbox (id, type, payload, created_ms, delivered_ms) VALUES "
+        "('evt_2', 'b.happened', '{\"n\":2}', 20, NULL), "
+        "('evt_1', 'a.happened', '{\"n\":1}', 10, 15), "
+        "('evt_3', 'c.happened', '{\"n\":3}', 30, NULL)");
+
+    db::migrate_up(c);
+
+    CHECK_FALSE(pending(c, before_outbox_appended + 1));
+    // Every event, in id (time) order, undelivered ones still undelivered.
+    auto& rows =
+        c.prepare("SELECT id, type, payload, created_ms, delivered_ms FROM outbox ORDER BY seq");
+    std::vector<std::string> seen;
+    while (rows.step())
+        seen.push_back(rows.text(0) + " " + rows.text(1) + " " + rows.text(2) + " " +
+                       std::to_string(rows.int64(3)) + " " +
+                       std::to_string(rows.optional_int64(4).value_or(-1)));
+    rows.reset();
+    CHECK(seen == std::vector<std::string>{"evt_1 a.happened {\"n\":1} 10 15",
+                                           "evt_2 b.happened {\"n\":2} 20 -1",
+                                           "evt_3 c.happened {\"n\":3} 30 -1"});
+    // The bus's statements: undelivered events through the partial index, marks by seq.
+    CHECK_THAT(plan(c, "SELECT id FROM outbox WHERE delivered_ms IS NULL ORDER BY seq"),
+               Catch::Contains("USING INDEX outbox_undelivered"));
+    CHECK_THAT(plan(c, "UPDATE outbox SET delivered_ms = 1 WHERE seq = 2"),
+               Catch::Contains("USING INTEGER PRIMARY KEY"));
+    // New events append after the old ones.
+    c.exec(
+        "INSERT INTO outbox (id, type, payload, created_ms, delivered_ms) VALUES ('evt_4', "
+        "'d.happened', '{}', 40, 40)");
+    CHECK(count(c, "SELECT seq FROM outbox WHERE id = 'evt_4'") == 4);
+    CHECK(count(c, "SELECT count(*) FROM outbox WHERE delivered_ms IS NULL") == 2);
 }

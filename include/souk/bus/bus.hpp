@@ -46,7 +46,7 @@ class bus {
         subscriber fn;
     };
     boost::asio::awaitable<void> deliver(event e, int attempt);
-    void mark_delivered(const std::string& id);
+    void mark_delivered(std::int64_t seq);
     void flush_delivered_locked();
     bool has_subscriber(std::string_view type) const;
     static constexpr std::size_t delivered_batch_max = 512;
@@ -56,7 +56,7 @@ class bus {
     std::vector<entry> subscribers_;
     mutable std::mutex mu_;
     std::int64_t in_flight_ = 0;
-    std::vector<std::string> delivered_;  // delivered ids not yet marked in the outbox
+    std::vector<std::int64_t> delivered_;  // outbox rows delivered, not yet marked
     bool flush_scheduled_ = false;
     std::chrono::milliseconds delivery_delay_;
 };

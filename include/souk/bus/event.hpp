@@ -11,6 +11,7 @@ struct event {
     std::string type;  // "<module>.<what>", e.g. "booking.created"
     boost::json::value payload;
     std::int64_t created_ms = 0;
+    std::int64_t seq = 0;  // its row in the outbox: the commit order
 };
 
 }  // namespace souk::bus

@@ -93,6 +93,8 @@ class connection {
     // A cached prepared statement, reset and with bindings cleared.
     statement& prepare(std::string_view sql);
     std::int64_t changes() const;
+    // The rowid of the last row this connection inserted.
+    std::int64_t last_insert_rowid() const;
     sqlite3* handle() const { return db_; }
     const std::string& path() const { return path_; }
 
