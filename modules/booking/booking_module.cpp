@@ -277,6 +277,34 @@ boost::json::object event_payload(const booking_row& b) {
             {"amount", json::money(b.amount, b.currency)}};
 }
 
+// event_payload, serialized by hand: one per reservation on the writer thread.
+std::string event_payload_json(const booking_row& b) {
+    std::string out;
+    out.reserve(320);
+    auto field = [&out](std::string_view key, std::string_view value) {
+        out += out.empty() ? "{\"" : ",\"";
+        out += key;
+        out += "\":";
+        append_json_string(out, value);
+    };
+    field("booking_id", b.id);
+    field("user_id", b.user_id);
+    field("event_id", b.event_id);
+    field("show_id", b.show_id);
+    field("zone_id", b.zone_id);
+    out += R"(,"quantity":)";
+    out += std::to_string(b.quantity);
+    out += R"(,"amount":{"amount":)";
+    out += std::to_string(b.amount);
+    out += R"(,"currency":)";
+    append_json_string(out, b.currency);
+    out += "}}";
+#ifndef NDEBUG
+    SOUK_ASSERT(out == json::serialize(event_payload(b)));
+#endif
+    return out;
+}
+
 struct checkin {
     booking_row booking;
     std::optional<std::int64_t> used_ms;  // set when it had been used before
@@ -980,7 +1008,7 @@ class booking_module final : public module {
                           b.created_ms, ticket.key, ticket.request_hash)
                 .run();
             move_seats(t, b.zone_id, b.quantity, 0);
-            t.publish("booking.created", event_payload(b));
+            t.publish_json("booking.created", event_payload_json(b));
             return reserve_outcome{201, {}, "application/json", false};  // body: after the commit
         });
         if (!committed.ok() || committed->replayed) {

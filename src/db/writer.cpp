@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <span>
 
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <cassert>
 #include <chrono>
@@ -22,17 +23,34 @@ namespace souk::db {
 
 // ---- tx ------------------------------------------------------------------------------------
 
-std::string tx::publish(std::string type, boost::json::value payload) {
-    const bool wanted = !wanted_ || (*wanted_)(type);
-    bus::event e{new_id("evt"), std::move(type), std::move(payload), now_ms()};
+std::int64_t tx::insert_event(const bus::event& e, std::string_view payload_json, bool wanted) {
     prepare(
         "INSERT INTO outbox (id, type, payload, created_ms, delivered_ms) VALUES (?, ?, ?, ?, ?)")
-        .bind_all(e.id, e.type, boost::json::serialize(e.payload), e.created_ms,
+        .bind_all(e.id, e.type, payload_json, e.created_ms,
                   wanted ? std::nullopt : std::optional<std::int64_t>(e.created_ms))
         .run();
-    e.seq = c_.last_insert_rowid();
+    return c_.last_insert_rowid();
+}
+
+std::string tx::publish(std::string type, boost::json::value payload) {
+    const bool to_deliver = wanted(type);
+    bus::event e{new_id("evt"), std::move(type), std::move(payload), now_ms()};
+    e.seq = insert_event(e, boost::json::serialize(e.payload), to_deliver);
     std::string id = e.id;
-    if (wanted) events_.push_back(std::move(e));
+    if (to_deliver) events_.push_back(std::move(e));
+    return id;
+}
+
+std::string tx::publish_json(std::string type, std::string payload_json) {
+    const bool to_deliver = wanted(type);
+    bus::event e{new_id("evt"), std::move(type), nullptr, now_ms()};
+    e.seq = insert_event(e, payload_json, to_deliver);
+    std::string id = e.id;
+    if (to_deliver) {
+        e.payload = boost::json::parse(payload_json);
+        SOUK_ASSERT(e.payload.is_object());
+        events_.push_back(std::move(e));
+    }
     return id;
 }
 

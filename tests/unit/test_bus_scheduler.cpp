@@ -235,6 +235,36 @@ TEST_CASE("bus: after start, an event nobody subscribes to is stored already del
     REQUIRE(run_until(n.io, [&] { return n.bus.backlog() == 0 && n.delivered(early); }));
 }
 
+TEST_CASE("bus: an event published as JSON text is stored as is and delivered parsed", "[bus]") {
+    temp_dir dir;
+    souk::manual_clock clk;
+    node n(dir.file("souk.db"), clk);
+    n.wire();
+    std::vector<souk::bus::event> got;
+    n.bus.subscribe("item.added", "probe", recorder(got));
+    n.bus.start();
+    auto publish_json = [&](const std::string& type, const std::string& text) {
+        auto id = n.database.writer().write_sync<std::string>(
+            [&](db::tx& t) -> result<std::string> { return t.publish_json(type, text); });
+        REQUIRE(id.ok());
+        return *id;
+    };
+
+    const std::string heard = publish_json("item.added", R"({"id":5,"tags":["a","b"]})");
+    const std::string unheard = publish_json("item.removed", R"({"id":6})");
+
+    REQUIRE(run_until(n.io, [&] { return got.size() == 1 && n.delivered(heard); }));
+    CHECK(got[0].id == heard);
+    CHECK(got[0].payload.at("id") == 5);
+    CHECK(got[0].payload.at("tags").as_array().size() == 2);
+    CHECK(
+        n.count(
+            R"(SELECT COUNT(*) FROM outbox WHERE payload = '{"id":5,"tags":["a","b"]}' AND id = ')" +
+            heard + "'") == 1);
+    CHECK(n.count(R"(SELECT COUNT(*) FROM outbox WHERE payload = '{"id":6}' AND id = ')" + unheard +
+                  "' AND delivered_ms = created_ms") == 1);
+}
+
 TEST_CASE("inbox: first_delivery is true once per subscriber and event", "[bus]") {
     temp_dir dir;
     souk::manual_clock clk;

@@ -69,6 +69,9 @@ class tx {
     // Writes the event to the outbox in this transaction; delivered after commit (an event
     // without subscribers is written as delivered: there is nothing to do after the commit).
     std::string publish(std::string type, boost::json::value payload);
+    // The same with the payload already serialized (a JSON object), for hot paths: it is parsed
+    // only when the event has subscribers.
+    std::string publish_json(std::string type, std::string payload_json);
     // A durable timer, fired on the io_context at due_ms (and after a restart if missed).
     std::string schedule(std::string kind, std::int64_t due_ms, boost::json::value payload);
     void cancel_timer(const std::string& id);
@@ -85,6 +88,10 @@ class tx {
     std::vector<std::string> take_cancelled() { return std::exchange(cancelled_, {}); }
 
   private:
+    bool wanted(std::string_view type) const { return !wanted_ || (*wanted_)(type); }
+    // Inserts the outbox row; returns its seq.
+    std::int64_t insert_event(const bus::event& e, std::string_view payload_json, bool wanted);
+
     connection& c_;
     const souk::clock& clock_;
     const delivery_filter* wanted_;
