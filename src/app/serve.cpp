@@ -170,13 +170,15 @@ int runtime::serve() {
     };
     flush_logs();
 
-    // Idempotency keys live 24 h; sweep hourly.
+    // Idempotency keys live 24 h, delivered events 7 days; sweep hourly.
     asio::steady_timer purge_timer(*ios_.front());
     std::function<void()> purge = [&] {
         purge_timer.expires_after(std::chrono::hours(1));
         purge_timer.async_wait([&](boost::system::error_code ec) {
             if (ec) return;
             asio::co_spawn(*ios_.front(), idempotency_->purge(), asio::detached);
+            asio::co_spawn(*ios_.front(), bus_->purge(clock_.now_ms() - bus::outbox_retention_ms),
+                           asio::detached);
             purge();
         });
     };

@@ -13,6 +13,44 @@ namespace souk::bus {
 namespace {
 // Redelivery backs off up to this; it never gives up (at least once means at least once).
 constexpr std::int64_t backoff_ms_max = 30'000;
+// Outbox rows a purge deletes per write job: the writer's other jobs wait that long.
+constexpr std::int64_t purge_chunk = 4'096;
+
+struct seq_range {
+    std::int64_t first = 0;  // the oldest row
+    std::int64_t end = 0;    // the first row created at or after the cut-off (or past the last)
+};
+
+// The rows older than before_ms, by binary search over seq: rows are appended in commit
+// order, so created_ms grows with seq (a clock stepping back can only misplace the cut by
+// the rows of that moment). A few rowid lookups instead of reading every old row.
+seq_range rows_before(db::connection& c, std::int64_t before_ms) {
+    auto& at_or_after =
+        c.prepare("SELECT seq, created_ms FROM outbox WHERE seq >= ? ORDER BY seq LIMIT 1");
+    auto row_from = [&](std::int64_t seq) -> std::optional<std::pair<std::int64_t, std::int64_t>> {
+        at_or_after.bind(1, seq);
+        std::optional<std::pair<std::int64_t, std::int64_t>> r;
+        if (at_or_after.step()) r.emplace(at_or_after.int64(0), at_or_after.int64(1));
+        at_or_after.reset();
+        return r;
+    };
+    auto& last = c.prepare("SELECT COALESCE(MAX(seq), 0) FROM outbox");
+    const std::int64_t max_seq = last.step() ? last.int64(0) : 0;
+    last.reset();
+    const auto oldest = row_from(0);
+    if (!oldest || oldest->second >= before_ms) return {};
+    // Invariant: the row at or after lo is older than the cut; rows at or after hi are not.
+    std::int64_t lo = oldest->first, hi = max_seq + 1;
+    while (hi - lo > 1) {
+        const std::int64_t mid = lo + (hi - lo) / 2;
+        const auto r = row_from(mid);
+        if (r && r->second < before_ms)
+            lo = r->first;  // old, so before hi: lo moves on
+        else
+            hi = mid;  // no row from mid on, or the first one is new: all from mid on are new
+    }
+    return {oldest->first, hi};
+}
 }  // namespace
 
 bus::bus(boost::asio::any_io_executor ex, db::database& db,
@@ -135,6 +173,27 @@ void bus::flush_delivered_locked() {
                     .run();
             return true;
         }));
+}
+
+boost::asio::awaitable<std::int64_t> bus::purge(std::int64_t before_ms) {
+    auto range = co_await db_.read<seq_range>(
+        [before_ms](db::connection& c) -> result<seq_range> { return rows_before(c, before_ms); });
+    if (!range.ok()) co_return 0;
+    std::int64_t purged = 0;
+    for (std::int64_t from = range->first; from < range->end; from += purge_chunk) {
+        const std::int64_t to = std::min(from + purge_chunk, range->end);
+        auto n = co_await db_.writer().write<std::int64_t>([from,
+                                                            to](db::tx& t) -> result<std::int64_t> {
+            t.prepare("DELETE FROM outbox WHERE seq >= ? AND seq < ? AND delivered_ms IS NOT NULL")
+                .bind_all(from, to)
+                .run();
+            return t.conn().changes();
+        });
+        if (!n.ok()) break;  // the writer is failing: the next sweep tries again
+        purged += *n;
+    }
+    if (purged > 0) log::info("outbox purged", {{"events", purged}});
+    co_return purged;
 }
 
 boost::asio::awaitable<void> bus::drain() {

@@ -265,6 +265,62 @@ TEST_CASE("bus: an event published as JSON text is stored as is and delivered pa
                   "' AND delivered_ms = created_ms") == 1);
 }
 
+TEST_CASE("bus: purge deletes delivered events past the cut-off, in chunks, and keeps the rest",
+          "[bus]") {
+    temp_dir dir;
+    souk::manual_clock clk;
+    node n(dir.file("souk.db"), clk);
+    n.wire();
+    n.bus.start();  // nobody subscribes: events are stored delivered
+    auto publish_many = [&](int count) {
+        auto r = n.database.writer().write_sync<bool>([&](db::tx& t) -> result<bool> {
+            for (int i = 0; i < count; ++i)
+                t.publish("item.added", {{"n", i}});
+            return true;
+        });
+        REQUIRE(r.ok());
+    };
+    auto purge = [&](std::int64_t before_ms) {
+        std::optional<std::int64_t> purged;
+        asio::co_spawn(n.io, n.bus.purge(before_ms), [&](std::exception_ptr e, std::int64_t k) {
+            if (e) std::rethrow_exception(e);
+            purged = k;
+        });
+        REQUIRE(run_until(n.io, [&] { return purged.has_value(); }));
+        return *purged;
+    };
+    const auto day = std::chrono::hours(24);
+    const std::int64_t day_ms = 24 * 3'600'000LL;
+
+    publish_many(3'000);
+    // One old event still waiting for its subscriber (as after a crash): it stays.
+    auto stuck = n.database.writer().write_sync<bool>([&](db::tx& t) -> result<bool> {
+        t.prepare(
+             "INSERT INTO outbox (id, type, payload, created_ms, delivered_ms) VALUES "
+             "('evt_stuck', 'item.added', '{}', ?, NULL)")
+            .bind(1, t.now_ms())
+            .run();
+        return true;
+    });
+    REQUIRE(stuck.ok());
+    clk.advance(day);
+    publish_many(6'000);  // old too, a day younger: the cut-off falls after them
+    clk.advance(8 * day);
+    publish_many(5);
+
+    CHECK(purge(clk.now_ms() - 9 * day_ms + 1) == 3'000);  // only the first day's
+    CHECK(n.count("SELECT COUNT(*) FROM outbox") == 6'006);
+    CHECK(purge(clk.now_ms() - 7 * day_ms) == 6'000);  // in chunks of 4,096
+    CHECK(n.count("SELECT COUNT(*) FROM outbox") == 6);
+    CHECK(n.count("SELECT COUNT(*) FROM outbox WHERE id = 'evt_stuck'") == 1);
+    CHECK(n.count("SELECT COUNT(*) FROM outbox WHERE created_ms = " +
+                  std::to_string(clk.now_ms())) == 5);
+    CHECK(purge(clk.now_ms()) == 0);      // created at the cut-off: not before it
+    CHECK(purge(clk.now_ms() + 1) == 5);  // everything delivered; the undelivered one stays
+    CHECK(n.count("SELECT COUNT(*) FROM outbox") == 1);
+    CHECK(purge(clk.now_ms() + 1) == 0);
+}
+
 TEST_CASE("inbox: first_delivery is true once per subscriber and event", "[bus]") {
     temp_dir dir;
     souk::manual_clock clk;

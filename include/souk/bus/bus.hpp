@@ -18,6 +18,9 @@ class database;
 
 namespace souk::bus {
 
+// Delivered events stay in the outbox this long (the log of what happened), then go.
+inline constexpr std::int64_t outbox_retention_ms = 7LL * 24 * 3600 * 1000;
+
 // A subscriber answers ok when it has handled the event; an error means "deliver again later".
 using subscriber = std::function<boost::asio::awaitable<status>(const event&)>;
 
@@ -38,6 +41,9 @@ class bus {
     std::int64_t backlog() const;
     // Waits for in-flight deliveries to finish.
     boost::asio::awaitable<void> drain();
+    // Deletes delivered events created before before_ms (undelivered ones stay, whatever their
+    // age), oldest first, a chunk per write job; returns how many went.
+    boost::asio::awaitable<std::int64_t> purge(std::int64_t before_ms);
 
   private:
     struct entry {
