@@ -134,6 +134,7 @@ db::database_options database_options(const config::settings& s) {
     o.readers = static_cast<std::size_t>(s.readers);
     o.writer.batch_jobs_max = static_cast<std::size_t>(s.batch_jobs_max);
     o.writer.batch_wait_us_max = s.batch_wait_us_max;
+    o.writer.hold_open_while_syncing = s.hold_batch_while_syncing;
     return o;
 }
 

@@ -238,8 +238,15 @@ writer::ran_batch writer::run_batch() {
     while (batch_ok) {
         std::unique_ptr<write_job> job;
         {
-            std::lock_guard lock(mu_);
-            if (queue_.empty()) break;
+            std::unique_lock lock(mu_);
+            if (queue_.empty()) {
+                // Committed now, these jobs would wait for the fsync in progress and then for
+                // the next one: keep taking jobs until that fsync ends, then commit them all.
+                if (!opts_.hold_open_while_syncing || !syncing_) break;
+                cv_.wait_until(lock, deadline,
+                               [&] { return stopping_ || !queue_.empty() || !syncing_; });
+                if (queue_.empty()) break;
+            }
             job = std::move(queue_.front());
             queue_.pop_front();
         }
@@ -471,9 +478,18 @@ void writer::sync_file() {
         ::close(dir_fd);
         if (rc != 0) fail("fsync directory");
     }
+    {
+        std::lock_guard lock(mu_);
+        syncing_ = true;
+    }
+    if (opts_.before_sync) opts_.before_sync();
     if (::fdatasync(sync_fd_) != 0) fail("fdatasync");
-    std::lock_guard lock(mu_);
-    ++stats_.wal_syncs;
+    {
+        std::lock_guard lock(mu_);
+        syncing_ = false;
+        ++stats_.wal_syncs;
+    }
+    cv_.notify_all();  // a batch held open for this fsync commits now
 }
 
 }  // namespace souk::db

@@ -365,6 +365,66 @@ TEST_CASE("writer: at FULL each job is answered after a WAL fsync begun after it
     CHECK(stats.wal_syncs <= stats.commits);
 }
 
+TEST_CASE("writer: a batch whose queue runs dry during an fsync stays open until it ends",
+          "[writer]") {
+    const bool hold = GENERATE(true, false);
+    CAPTURE(hold);
+    std::atomic<bool> armed{false};
+    std::promise<void> in_sync, release;
+    auto released = release.get_future().share();
+    db::writer_options o = held_batches();
+    o.hold_open_while_syncing = hold;
+    o.before_sync = [&] {  // the first fsync once armed waits for the test
+        if (!armed.exchange(false)) return;
+        in_sync.set_value();
+        (void)released.wait_for(wait_max);
+    };
+    rig r(o);
+    std::mutex mu;
+    std::vector<std::size_t> batch_sizes;
+    r.writer().on_batch([&](std::size_t jobs, double) {
+        std::lock_guard lock(mu);
+        batch_sizes.push_back(jobs);
+    });
+    std::vector<std::future<status>> futures;
+    std::atomic<int> ran{0};
+    auto submit = [&](std::int64_t id) {
+        auto job = std::make_unique<fn_job>([&, id](db::tx& t) {
+            insert_item(t, id);
+            ++ran;
+            return status{};
+        });
+        futures.push_back(job->outcome());
+        r.writer().submit(std::move(job));
+    };
+
+    armed = true;
+    submit(1);
+    REQUIRE(in_sync.get_future().wait_for(wait_max) == std::future_status::ready);
+    // Five jobs, each taken by the writer before the next arrives: its queue runs dry each time.
+    for (std::int64_t id = 2; id <= 6; ++id) {
+        submit(id);
+        const int want = static_cast<int>(id);
+        for (int i = 0; i < 3000 && ran.load() < want; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        REQUIRE(ran.load() == want);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    // Held open: nothing committed since job 1; otherwise each committed on its own.
+    CHECK(r.count("SELECT COUNT(*) FROM items") == (hold ? 1 : 6));
+    release.set_value();
+    for (auto& f : futures) {
+        REQUIRE(f.wait_for(wait_max) == std::future_status::ready);
+        CHECK(f.get().ok());
+    }
+    CHECK(r.count("SELECT COUNT(*) FROM items") == 6);
+    std::lock_guard lock(mu);
+    if (hold)
+        CHECK(batch_sizes == std::vector<std::size_t>{1, 5});
+    else
+        CHECK(batch_sizes == std::vector<std::size_t>{1, 1, 1, 1, 1, 1});
+}
+
 TEST_CASE("writer: at NORMAL the writer leaves syncing to SQLite", "[writer]") {
     temp_dir dir;
     souk::system_clock clock;
