@@ -1,8 +1,8 @@
 -- The outbox as a rowid table: rows are appended at the right edge of an integer B-tree, which
 -- SQLite fills page by page, where the text-keyed (WITHOUT ROWID) table split and rebalanced
--- three sibling pages as it grew: ~8 of the ~24 pages a batch of 30 reservations wrote to the
--- WAL, now ~4 (tests/load/wal_pages.py counts them). Only undelivered events are indexed (few,
--- and gone from the index once delivered); seq is the commit order.
+-- three sibling pages as it grew: ~12 of the ~30 pages a batch of ~40 reservations wrote to the
+-- WAL, now ~5 (tests/load/wal_pages.py counts them; ADR 0015). Only undelivered events are
+-- indexed (few, and gone from the index once delivered); seq is the commit order.
 CREATE TABLE outbox_appended (
     seq          INTEGER PRIMARY KEY,
     id           TEXT NOT NULL,

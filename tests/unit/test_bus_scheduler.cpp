@@ -58,6 +58,12 @@ struct node {
         REQUIRE(id.ok());
         return *id;
     }
+    std::string publish_json(const std::string& type, const std::string& text) {
+        auto id = database.writer().write_sync<std::string>(
+            [&](db::tx& t) -> result<std::string> { return t.publish_json(type, text); });
+        REQUIRE(id.ok());
+        return *id;
+    }
     std::string schedule(const std::string& kind, std::int64_t due_ms,
                          boost::json::value payload = {}) {
         auto id = database.writer().write_sync<std::string>(
@@ -243,15 +249,9 @@ TEST_CASE("bus: an event published as JSON text is stored as is and delivered pa
     std::vector<souk::bus::event> got;
     n.bus.subscribe("item.added", "probe", recorder(got));
     n.bus.start();
-    auto publish_json = [&](const std::string& type, const std::string& text) {
-        auto id = n.database.writer().write_sync<std::string>(
-            [&](db::tx& t) -> result<std::string> { return t.publish_json(type, text); });
-        REQUIRE(id.ok());
-        return *id;
-    };
 
-    const std::string heard = publish_json("item.added", R"({"id":5,"tags":["a","b"]})");
-    const std::string unheard = publish_json("item.removed", R"({"id":6})");
+    const std::string heard = n.publish_json("item.added", R"({"id":5,"tags":["a","b"]})");
+    const std::string unheard = n.publish_json("item.removed", R"({"id":6})");
 
     REQUIRE(run_until(n.io, [&] { return got.size() == 1 && n.delivered(heard); }));
     CHECK(got[0].id == heard);
