@@ -26,8 +26,9 @@ args parse_args(int argc, char** argv, int first, const std::vector<std::string>
 
 // Loads configuration from --env, --config and --set key=value; prints the problem and
 // returns nullopt (exit 2) when it is invalid.
-// create_data_dir false: for commands that only inspect, a missing data_dir is an error.
-std::optional<config::settings> load_settings(const args& a, bool create_data_dir = true);
+// data_dir: what to do with the data directory (config::data_dir_use).
+std::optional<config::settings> load_settings(
+    const args& a, config::data_dir_use data_dir = config::data_dir_use::create);
 
 // Secrets from configuration, else from data_dir/secrets.json, generated on first use.
 souk::secrets load_secrets(const config::settings& s);

@@ -150,7 +150,7 @@ int cmd_config(const args& a) {
         std::fputs("souk config: expected 'check'\n", stderr);
         return exit_usage;
     }
-    auto s = load_settings(a);
+    auto s = load_settings(a, config::data_dir_use::inspect);
     if (!s) return exit_usage;
     auto doc = s->raw;
     for (auto& [k, v] : doc["secrets"].as_object())
@@ -196,7 +196,7 @@ int cmd_check(const args& a) {
              "usage: souk check\nVerifies the database: SQLite integrity and the kernel's "
              "invariants. Exit 1 on any violation."))
         return exit_ok;
-    auto s = load_settings(a, false);
+    auto s = load_settings(a, config::data_dir_use::require);
     if (!s) return exit_usage;
     const auto path = config::in_data_dir(*s, s->db_path);
     if (!std::filesystem::exists(path)) {

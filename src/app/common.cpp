@@ -57,9 +57,9 @@ args parse_args(int argc, char** argv, int first, const std::vector<std::string>
     return a;
 }
 
-std::optional<config::settings> load_settings(const args& a, bool create_data_dir) {
+std::optional<config::settings> load_settings(const args& a, config::data_dir_use data_dir) {
     config::load_options o;
-    o.create_data_dir = create_data_dir;
+    o.data_dir = data_dir;
     o.env = a.get("env");
     o.file = a.get("config");
     for (const auto& kv : a.all("set")) {

@@ -118,7 +118,22 @@ bool within(std::int64_t v, std::int64_t lo, std::int64_t hi) {
     return v >= lo && v <= hi;
 }
 
-result<settings> extract(json::object doc, bool create_data_dir) {
+// A writable directory, or one that can be made: made and removed again (with the parents it
+// needed), so that a check leaves nothing behind and a permission problem still shows.
+bool could_be_data_dir(const std::filesystem::path& dir) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(dir, ec)) return access(dir.c_str(), W_OK) == 0;
+    std::filesystem::path existing = dir;
+    while (!existing.empty() && !std::filesystem::exists(existing, ec))
+        existing = existing.parent_path();
+    std::filesystem::create_directories(dir, ec);
+    const bool made = !ec && access(dir.c_str(), W_OK) == 0;
+    for (auto p = dir; !p.empty() && p != existing && p != p.parent_path(); p = p.parent_path())
+        std::filesystem::remove(p, ec);
+    return made;
+}
+
+result<settings> extract(json::object doc, data_dir_use data_dir) {
     settings s;
     s.env = std::string(doc.at("env").get_string());
     if (s.env != "dev" && s.env != "test" && s.env != "staging" && s.env != "prod")
@@ -235,15 +250,22 @@ result<settings> extract(json::object doc, bool create_data_dir) {
     const auto delay = get_int(doc.at("testing").get_object(), "bus_delivery_delay_ms");
     if (!within(delay, 0, 10'000) || (delay != 0 && s.env != "test"))
         return config_error("testing.bus_delivery_delay_ms", "must be 0 (0..10000 in test)");
-    // The data directory must exist (we create it, unless only asked to look) and be writable.
+    // The data directory must exist (made here unless only asked to look) and be writable.
     std::error_code ec;
-    if (!create_data_dir) {
-        if (!std::filesystem::is_directory(s.data_dir, ec))
-            return config_error("data_dir", "no such directory: " + s.data_dir);
-    } else {
-        std::filesystem::create_directories(s.data_dir, ec);
-        if (ec || access(s.data_dir.c_str(), W_OK) != 0)
-            return config_error("data_dir", "cannot create or write " + s.data_dir);
+    switch (data_dir) {
+        case data_dir_use::require:
+            if (!std::filesystem::is_directory(s.data_dir, ec))
+                return config_error("data_dir", "no such directory: " + s.data_dir);
+            break;
+        case data_dir_use::inspect:
+            if (!could_be_data_dir(s.data_dir))
+                return config_error("data_dir", "cannot create or write " + s.data_dir);
+            break;
+        case data_dir_use::create:
+            std::filesystem::create_directories(s.data_dir, ec);
+            if (ec || access(s.data_dir.c_str(), W_OK) != 0)
+                return config_error("data_dir", "cannot create or write " + s.data_dir);
+            break;
     }
     s.raw = std::move(doc);
     return s;
@@ -299,7 +321,7 @@ result<settings> load(const load_options& opts) {
         if (auto s = set_path(doc, k, v); !s.ok()) return std::move(s).err();
     }
     doc["env"] = env;
-    return extract(std::move(doc), opts.create_data_dir);
+    return extract(std::move(doc), opts.data_dir);
 }
 
 std::string in_data_dir(const settings& s, const std::string& p) {

@@ -106,6 +106,18 @@ class Config(unittest.TestCase):
                 self.assertEqual(p.returncode, 2, p.stdout)
                 self.assertIn(key, p.stderr)
 
+    def test_config_check_leaves_no_data_dir_behind(self):
+        d = tmpdir(self)
+        missing = os.path.join(d, "not", "yet")
+        p = run_cli("config", "check", "--set", "data_dir=" + missing)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout)["data_dir"], missing)
+        self.assertFalse(os.path.exists(os.path.join(d, "not")), "config check made the data dir")
+        # One that cannot be made is still refused (above, /proc); one that exists stays.
+        p = run_cli("config", "check", "--set", "data_dir=" + d)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(os.path.isdir(d))
+
     def test_unknown_key_in_config_file(self):
         d = tmpdir(self)
         for doc, key in (({"server": {"htp_port": 8080}}, "server.htp_port"),

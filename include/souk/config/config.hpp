@@ -43,13 +43,20 @@ struct settings {
     boost::json::object raw;  // the merged document, for module sections
 };
 
+// What loading does with data_dir.
+enum class data_dir_use {
+    create,   // serve and the commands that write: made if missing
+    require,  // commands that read what is there (`souk check`): missing is an error
+    inspect,  // `souk config check`: it must exist or be creatable; nothing is left behind
+};
+
 // Problems name the offending key, e.g. "server.http_port: must be 0..65535".
 struct load_options {
     std::string env;   // overrides SOUK_ENV; empty: SOUK_ENV or "dev"
     std::string file;  // extra overlay file
     std::vector<std::pair<std::string, std::string>> overrides;  // key path -> JSON or string
     bool use_environment = true;
-    bool create_data_dir = true;  // false: inspecting commands, which must not leave one behind
+    data_dir_use data_dir = data_dir_use::create;
 };
 
 result<settings> load(const load_options& o);
