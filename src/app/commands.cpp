@@ -52,11 +52,20 @@ int cmd_migrate(const args& a) {
         std::fputs("souk migrate: expected 'status' or 'up'\n", stderr);
         return exit_usage;
     }
-    auto s = load_settings(a);
+    const bool up = a.positional[0] == "up";
+    auto s = load_settings(a, up ? config::data_dir_use::create : config::data_dir_use::require);
     if (!s) return exit_usage;
-    db::connection c(config::in_data_dir(*s, s->db_path), db::open_mode::read_write,
-                     s->synchronous);
-    if (a.positional[0] == "up") {
+    const auto path = config::in_data_dir(*s, s->db_path);
+    if (!up && !std::filesystem::exists(path)) {
+        // Status only looks: an empty in-memory database lists every migration as pending.
+        std::fprintf(stderr, "souk migrate: no database at %s yet\n", path.c_str());
+        db::connection empty(":memory:", db::open_mode::read_write);
+        for (const auto& m : db::migrations_status(empty))
+            std::printf("%04d %-40s pending\n", m.version, m.name.c_str());
+        return exit_ok;
+    }
+    db::connection c(path, db::open_mode::read_write, s->synchronous);
+    if (up) {
         const int n = db::migrate_up(c);
         std::printf("applied %d migration(s)\n", n);
     }

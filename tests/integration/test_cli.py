@@ -154,6 +154,12 @@ class Database(unittest.TestCase):
         lines = [l for l in p.stdout.splitlines() if l.strip()]
         self.assertTrue(lines)
         self.assertTrue(all(l.endswith("pending") for l in lines), p.stdout)
+        self.assertEqual(os.listdir(d), [], "migrate status created files")
+        missing = os.path.join(d, "nothing-here")
+        p = run_cli("migrate", "status", data_dir=missing)
+        self.assertEqual(p.returncode, 2, p.stdout)
+        self.assertIn("no such directory", p.stderr)
+        self.assertFalse(os.path.exists(missing))
         p = run_cli("migrate", "up", data_dir=d)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("applied %d migration(s)" % len(lines), p.stdout)
