@@ -1,6 +1,8 @@
 #include <sqlite3.h>
 
+#include <chrono>
 #include <souk/db/connection.hpp>
+#include <souk/log/log.hpp>
 #include <string>
 
 namespace souk::db {
@@ -154,6 +156,24 @@ std::int64_t connection::changes() const {
 
 std::int64_t connection::last_insert_rowid() const {
     return sqlite3_last_insert_rowid(db_);
+}
+
+checkpoint_round connection::checkpoint_passive() {
+    const auto started = std::chrono::steady_clock::now();
+    auto& st = prepare("PRAGMA wal_checkpoint(PASSIVE)");
+    checkpoint_round r;
+    std::int64_t copied = 0;
+    if (st.step()) {  // (busy, frames in the log, frames checkpointed)
+        r.log_frames = st.int64(1);
+        copied = st.int64(2);
+        r.behind = r.log_frames - copied;
+    }
+    st.reset();
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - started)
+                        .count();
+    if (ms >= 200) log::warn("slow checkpoint", {{"ms", ms}, {"frames_checkpointed", copied}});
+    return r;
 }
 
 transaction::transaction(connection& c) : c_(c) {

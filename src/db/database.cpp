@@ -166,31 +166,6 @@ constexpr auto checkpoint_interval = std::chrono::milliseconds(50);
 // Frames the writer may be left to copy when it restarts the WAL: ~1 MiB, a millisecond or two.
 constexpr std::int64_t catch_up_frames = 256;
 
-struct checkpoint_round {
-    std::int64_t log_frames = 0;  // frames in the log
-    std::int64_t behind = 0;      // of them, not copied (yet)
-};
-
-// One PASSIVE checkpoint.
-checkpoint_round passive_checkpoint(connection& c) {
-    const auto started = std::chrono::steady_clock::now();
-    auto& st = c.prepare("PRAGMA wal_checkpoint(PASSIVE)");
-    checkpoint_round r;
-    std::int64_t copied = 0;
-    if (st.step()) {  // (busy, frames in the log, frames checkpointed)
-        r.log_frames = st.int64(1);
-        copied = st.int64(2);
-        r.behind = r.log_frames - copied;
-    }
-    st.reset();
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::steady_clock::now() - started)
-                        .count();
-    if (ms >= 200)  // copying and syncing competes with the writer's own fsyncs
-        log::warn("slow checkpoint", {{"ms", ms}, {"frames_checkpointed", copied}});
-    return r;
-}
-
 }  // namespace
 
 void database::checkpoint_loop() {
@@ -210,7 +185,7 @@ void database::checkpoint_loop() {
         checkpoint_cv_.wait_for(lock, checkpoint_interval);
         lock.unlock();
         try {
-            auto r = passive_checkpoint(c);
+            auto r = c.checkpoint_passive();
             std::error_code ec;
             const auto file_bytes = std::filesystem::file_size(wal_path, ec);
             // The log starts over at half the bound, before it outgrows the file: within the
@@ -222,7 +197,7 @@ void database::checkpoint_loop() {
                 // Catch up first: what the writer copies itself (and syncs) holds up every
                 // commit behind it, so leave it only the frames of the last moment.
                 for (int round = 0; round < 8 && r.behind > catch_up_frames; ++round)
-                    r = passive_checkpoint(c);
+                    r = c.checkpoint_passive();
                 writer_->request_checkpoint();
             }
         } catch (const sql_error& e) {

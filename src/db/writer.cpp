@@ -156,7 +156,7 @@ const delivery_filter* writer::delivery_filter_in_force() const {
 void writer::checkpoint_if_asked() {
     if (!checkpoint_wanted_.exchange(false, std::memory_order_relaxed)) return;
     try {
-        conn_->exec("PRAGMA wal_checkpoint(PASSIVE)");
+        (void)conn_->checkpoint_passive();
     } catch (const sql_error& e) {
         log::warn("writer checkpoint failed", {{"sqlite", e.what()}});
     }

@@ -81,6 +81,11 @@ class statement {
 
 enum class open_mode { read_write, read_only };
 
+struct checkpoint_round {
+    std::int64_t log_frames = 0;  // frames in the WAL
+    std::int64_t behind = 0;      // of them, not copied into the database (yet)
+};
+
 class connection {
   public:
     // synchronous: "FULL", "NORMAL" or "OFF". Sets WAL, foreign keys and a busy timeout.
@@ -95,6 +100,9 @@ class connection {
     std::int64_t changes() const;
     // The rowid of the last row this connection inserted.
     std::int64_t last_insert_rowid() const;
+    // One PASSIVE checkpoint: copies what it can of the WAL without blocking the writer or the
+    // readers. A slow one is logged (its copying and syncing compete with the WAL's fsyncs).
+    checkpoint_round checkpoint_passive();
     sqlite3* handle() const { return db_; }
     const std::string& path() const { return path_; }
 
