@@ -290,7 +290,7 @@ TEST_CASE("bus: purge deletes delivered events past the cut-off, in chunks, and 
         return *purged;
     };
     const auto day = std::chrono::hours(24);
-    const std::int64_t day_ms = 24 * 3'600'000LL;
+    const std::int64_t day_ms = std::chrono::milliseconds(day).count();
 
     publish_many(3'000);
     // One old event still waiting for its subscriber (as after a crash): it stays.

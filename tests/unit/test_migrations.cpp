@@ -56,13 +56,21 @@ void add_a_booking(db::connection& c) {
     c.exec("INSERT INTO ticket_checkins (booking_id, used_ms, used_by) VALUES ('bkg_1', 300, 'x')");
 }
 
+// A database file migrated only up to `version`, as an older release left it.
+struct old_database {
+    test::temp_dir dir;
+    db::connection c;
+    explicit old_database(int version) : c(dir.file("old.db"), db::open_mode::read_write) {
+        db::migrate_up(c, version);
+    }
+};
+
 }  // namespace
 
 TEST_CASE("migrations: the bookings rebuild keeps every row, its checks and what points at it",
           "[db][migrations]") {
-    test::temp_dir dir;
-    db::connection c(dir.file("old.db"), db::open_mode::read_write);
-    db::migrate_up(c, before_bookings_rebuild);
+    old_database old(before_bookings_rebuild);
+    auto& c = old.c;
     add_a_booking(c);
     REQUIRE(pending(c, before_bookings_rebuild + 1));
 
@@ -111,9 +119,8 @@ TEST_CASE("migrations: the bookings rebuild keeps every row, its checks and what
 
 TEST_CASE("migrations: a rebuild that would leave a row without its parent is not applied",
           "[db][migrations]") {
-    test::temp_dir dir;
-    db::connection c(dir.file("old.db"), db::open_mode::read_write);
-    db::migrate_up(c, before_bookings_rebuild);
+    old_database old(before_bookings_rebuild);
+    auto& c = old.c;
     add_a_booking(c);
     c.exec("PRAGMA foreign_keys=OFF");  // an orphan made behind the constraint's back
     c.exec(
@@ -130,9 +137,8 @@ TEST_CASE("migrations: a rebuild that would leave a row without its parent is no
 
 TEST_CASE("migrations: the outbox becomes an appended table and keeps its events",
           "[db][migrations]") {
-    test::temp_dir dir;
-    db::connection c(dir.file("old.db"), db::open_mode::read_write);
-    db::migrate_up(c, before_outbox_appended);
+    old_database old(before_outbox_appended);
+    auto& c = old.c;
     c.exec(
         "INSERT INTO outbox (id, type, payload, created_ms, delivered_ms) VALUES "
         "('evt_2', 'b.happened', '{\"n\":2}', 20, NULL), "
