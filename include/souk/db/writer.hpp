@@ -235,35 +235,51 @@ class writer {
 
 namespace detail {
 
-template <class T, class Handler>
-class async_job final : public write_job {
+// A job that runs fn in the batch and keeps what it returned for complete(): what write's and
+// write_sync's jobs share; they differ in how they hand the result over.
+template <class T>
+class value_job : public write_job {
   public:
-    async_job(std::function<result<T>(tx&)> fn, Handler h)
-        : fn_(std::move(fn)),
-          handler_(std::move(h)),
-          work_(boost::asio::make_work_guard(
-              boost::asio::get_associated_executor(handler_, boost::asio::system_executor()))) {}
-
+    explicit value_job(std::function<result<T>(tx&)> fn) : fn_(std::move(fn)) {}
     status run(tx& t) override {
         value_.emplace(fn_(t));
         if (!value_->ok()) return value_->err();
         return {};
     }
-    void complete(status outcome) override {
-        result<T> r = outcome.ok()
-                          ? (value_ ? std::move(*value_) : result<T>(error::internal()))
-                          : (value_ && !value_->ok() ? std::move(*value_)
-                                                     : result<T>(std::move(outcome).err()));
-        auto ex = work_.get_executor();
-        boost::asio::post(ex, [h = std::move(handler_), r = std::move(r)]() mutable {
-            std::move(h)(std::move(r));
-        });
-        work_.reset();
+
+  protected:
+    // What the caller gets (once): the job's value after a commit, the job's own error when it
+    // failed, else the writer's (the batch could not commit).
+    result<T> take_result(status outcome) {
+        if (outcome.ok()) return value_ ? std::move(*value_) : result<T>(error::internal());
+        if (value_ && !value_->ok()) return std::move(*value_);
+        return result<T>(std::move(outcome).err());
     }
 
   private:
     std::function<result<T>(tx&)> fn_;
     std::optional<result<T>> value_;
+};
+
+template <class T, class Handler>
+class async_job final : public value_job<T> {
+  public:
+    async_job(std::function<result<T>(tx&)> fn, Handler h)
+        : value_job<T>(std::move(fn)),
+          handler_(std::move(h)),
+          work_(boost::asio::make_work_guard(
+              boost::asio::get_associated_executor(handler_, boost::asio::system_executor()))) {}
+
+    void complete(status outcome) override {
+        auto ex = work_.get_executor();
+        boost::asio::post(
+            ex, [h = std::move(handler_), r = this->take_result(std::move(outcome))]() mutable {
+                std::move(h)(std::move(r));
+            });
+        work_.reset();
+    }
+
+  private:
     Handler handler_;
     boost::asio::executor_work_guard<
         boost::asio::associated_executor_t<Handler, boost::asio::system_executor>>
@@ -271,28 +287,15 @@ class async_job final : public write_job {
 };
 
 template <class T>
-class sync_job final : public write_job {
+class sync_job final : public value_job<T> {
   public:
-    explicit sync_job(std::function<result<T>(tx&)> fn) : fn_(std::move(fn)) {}
+    explicit sync_job(std::function<result<T>(tx&)> fn) : value_job<T>(std::move(fn)) {}
     std::future<result<T>> future() { return promise_.get_future(); }
-    status run(tx& t) override {
-        value_.emplace(fn_(t));
-        if (!value_->ok()) return value_->err();
-        return {};
-    }
     void complete(status outcome) override {
-        if (outcome.ok() && value_) {
-            promise_.set_value(std::move(*value_));
-        } else if (value_ && !value_->ok()) {
-            promise_.set_value(std::move(*value_));
-        } else {
-            promise_.set_value(result<T>(std::move(outcome).err()));
-        }
+        promise_.set_value(this->take_result(std::move(outcome)));
     }
 
   private:
-    std::function<result<T>(tx&)> fn_;
-    std::optional<result<T>> value_;
     std::promise<result<T>> promise_;
 };
 
