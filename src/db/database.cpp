@@ -8,6 +8,8 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "file_probe.hpp"
+
 namespace souk::db {
 
 namespace {
@@ -186,14 +188,14 @@ void database::checkpoint_loop() {
         lock.unlock();
         try {
             auto r = c.checkpoint_passive();
-            std::error_code ec;
-            const auto file_bytes = std::filesystem::file_size(wal_path, ec);
+            const auto file_bytes = size_of(wal_path.c_str());  // not stat(): file_probe.hpp
             // The log starts over at half the bound, before it outgrows the file: within the
             // file's allocated size a WAL fsync flushes data only, while growing the file makes
             // each fsync a journal commit, which (ext4, ordered mode) also waits for whatever
             // the database file has unsynced — the pages checkpoints copied.
             const auto used_bytes = static_cast<std::uintmax_t>(r.log_frames * frame_bytes);
-            if ((!ec && file_bytes > opts_.wal_bytes_max) || used_bytes > opts_.wal_bytes_max / 2) {
+            if ((file_bytes && *file_bytes > opts_.wal_bytes_max) ||
+                used_bytes > opts_.wal_bytes_max / 2) {
                 // Catch up first: what the writer copies itself (and syncs) holds up every
                 // commit behind it, so leave it only the frames of the last moment.
                 for (int round = 0; round < 8 && r.behind > catch_up_frames; ++round)

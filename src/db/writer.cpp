@@ -19,6 +19,8 @@
 #include <souk/db/writer.hpp>
 #include <souk/log/log.hpp>
 
+#include "file_probe.hpp"
+
 namespace souk::db {
 
 // ---- tx ------------------------------------------------------------------------------------
@@ -463,14 +465,14 @@ void writer::sync_file() {
                    {{"file", opts_.sync_file}, {"what", what}, {"error", std::strerror(errno)}});
         std::abort();
     };
-    struct stat st {};
-    if (::stat(path, &st) != 0) fail("stat");
-    if (sync_fd_ < 0 || st.st_ino != sync_inode_) {
+    const auto inode = inode_of(path);  // not stat(): file_probe.hpp
+    if (!inode) fail("stat");
+    if (sync_fd_ < 0 || *inode != sync_inode_) {
         // A new file: its directory entry must be durable too before a commit in it counts.
         if (sync_fd_ >= 0) ::close(sync_fd_);
         sync_fd_ = ::open(path, O_RDONLY | O_CLOEXEC);
         if (sync_fd_ < 0) fail("open");
-        sync_inode_ = st.st_ino;
+        sync_inode_ = *inode;
         const auto dir = std::filesystem::path(opts_.sync_file).parent_path();
         const int dir_fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
         if (dir_fd < 0) fail("open directory");

@@ -1,11 +1,14 @@
 // The group-commit writer against a real SQLite file: batching, acknowledgement after commit,
 // per-job rollback, the outbox, retry after a failed commit, and the co_await form.
+#include <sys/stat.h>
+
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -16,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "db/file_probe.hpp"
 #include "support.hpp"
 
 namespace asio = boost::asio;
@@ -896,4 +900,19 @@ TEST_CASE("database: under continuous writes the WAL is started over past wal_by
     CHECK(wal_max_seen < written.load() / 3);
     std::error_code ec;
     CHECK(std::filesystem::file_size(path + "-wal", ec) < written.load() / 3);
+}
+
+TEST_CASE("db file probes: a file's inode and size, without asking for its times", "[writer]") {
+    temp_dir dir;
+    const auto path = dir.file("probe.bin");
+    REQUIRE_FALSE(db::inode_of(path.c_str()).has_value());
+    REQUIRE_FALSE(db::size_of(path.c_str()).has_value());
+    {
+        std::ofstream out(path, std::ios::binary);
+        out << std::string(4120, 'x');
+    }
+    struct stat st {};
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    CHECK(db::inode_of(path.c_str()) == static_cast<std::uint64_t>(st.st_ino));
+    CHECK(db::size_of(path.c_str()) == 4120u);
 }
