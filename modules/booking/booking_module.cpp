@@ -1652,10 +1652,16 @@ class booking_module final : public module {
         struct state {
             std::vector<show_info> shows;
             std::vector<zone_row> zones;
-            std::vector<booking_row> live;
+            std::vector<inventory::hold> live;  // live bookings as the shards hold them
             std::size_t recorded_keys = 0;
         };
-        auto st = co_await ctx_.db.read<state>([this](db::connection& c) -> result<state> {
+        using steady = std::chrono::steady_clock;
+        const auto started = steady::now();
+        auto ms_since = [](steady::time_point t) {
+            return std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - t).count();
+        };
+        std::int64_t rows_ms = 0;
+        auto st = co_await ctx_.db.read<state>([&](db::connection& c) -> result<state> {
             state out;
             auto& s = c.prepare(
                 "SELECT s.id, s.event_id, e.tenant_id, e.organizer_id, e.sale_starts_ms, "
@@ -1674,15 +1680,23 @@ class booking_module final : public module {
                 out.zones.push_back({z.text(0), z.text(1), z.text(2), z.text(3), z.text(4),
                                      z.int64(5), z.int64(6)});
             z.reset();
-            auto& b = c.prepare(std::string("SELECT ") + booking_cols +
-                                " FROM bookings WHERE status IN ('reserved', 'confirmed')");
+            // Only what a hold keeps: millions of rows after a crash in a rush.
+            auto& b = c.prepare(
+                "SELECT id, zone_id, quantity, user_id, event_id, expires_ms, status = 'confirmed' "
+                "FROM bookings WHERE status IN ('reserved', 'confirmed')");
             while (b.step())
-                out.live.push_back(read_booking(b));
+                out.live.push_back({b.text(0), b.text(1), b.int64(2), b.text(3), b.text(4),
+                                    b.int64(5),
+                                    b.int64(6) != 0 ? inventory::hold_state::posted
+                                                    : inventory::hold_state::held});
             b.reset();
+            rows_ms = ms_since(started);
             out.recorded_keys = load_reserve_keys(c);
             return out;
         });
         if (!st.ok()) throw std::runtime_error("booking: cannot load the inventory");
+        const auto read_ms = ms_since(started);
+        const auto restoring = steady::now();
         for (const auto& s : st->shows)
             catalog_.put_show(s);
         for (const auto& z : st->zones)
@@ -1690,7 +1704,7 @@ class booking_module final : public module {
         // Hand each shard its own zones and holds, on its own thread.
         const std::size_t n = ctx_.inventory.shard_count();
         std::vector<std::vector<const zone_row*>> zones(n);
-        std::vector<std::vector<const booking_row*>> holds(n);
+        std::vector<std::vector<const inventory::hold*>> holds(n);
         auto index_of = [&](const std::string& event_id) {
             shard* target = &ctx_.inventory.for_partition(event_id);
             for (std::size_t i = 0; i < n; ++i)
@@ -1699,8 +1713,8 @@ class booking_module final : public module {
         };
         for (const auto& z : st->zones)
             zones[index_of(z.event_id)].push_back(&z);
-        for (const auto& b : st->live)
-            holds[index_of(b.event_id)].push_back(&b);
+        for (const auto& h : st->live)
+            holds[index_of(h.group)].push_back(&h);
         std::size_t expired_now = 0;
         const auto now = ctx_.clock.now_ms();
         for (std::size_t i = 0; i < n; ++i) {
@@ -1711,15 +1725,12 @@ class booking_module final : public module {
                     std::size_t expired = 0;
                     for (const auto* z : zones[i])
                         s.set_resource(z->id, z->capacity);
-                    for (const auto* b : holds[i]) {
-                        const bool posted = b->status == "confirmed";
-                        s.restore_hold(
-                            {b->id, b->zone_id, b->quantity, b->user_id, b->event_id, b->expires_ms,
-                             posted ? inventory::hold_state::posted : inventory::hold_state::held});
-                    }
-                    for (const auto* b : holds[i]) {
-                        if (b->status == "reserved" && b->expires_ms <= now) {
-                            co_await expire_hold(s, b->id);
+                    s.expect_holds(holds[i].size());
+                    for (const auto* h : holds[i])
+                        s.restore_hold(*h);
+                    for (const auto* h : holds[i]) {
+                        if (h->state == inventory::hold_state::held && h->expires_ms <= now) {
+                            co_await expire_hold(s, h->id);
                             ++expired;
                         }
                     }
@@ -1731,7 +1742,10 @@ class booking_module final : public module {
                                         {"live_bookings", st->live.size()},
                                         {"expired_on_start", expired_now},
                                         {"idempotency_keys", st->recorded_keys},
-                                        {"shards", n}});
+                                        {"shards", n},
+                                        {"rows_ms", rows_ms},
+                                        {"keys_ms", read_ms - rows_ms},
+                                        {"restore_ms", ms_since(restoring)}});
     }
 
     context& ctx_;

@@ -144,3 +144,24 @@ TEST_CASE("inventory: the expiry queue orders what arrives in and out of order",
     }
     CHECK(order == std::vector<std::string>{"e@5", "a@10", "c@15", "b@20", "d@20"});
 }
+
+TEST_CASE("inventory: a rebuild restores many holds into room made for them", "[inventory]") {
+    rig r;
+    r.shard.set_resource("zone-big", 100'000);
+    constexpr int holds = 20'000;
+    r.shard.expect_holds(holds);
+    const auto expires = r.clock.now_ms() + 600'000;
+    for (int i = 0; i < holds; ++i) {
+        const auto state = i % 4 == 0 ? hold_state::posted : hold_state::held;
+        r.shard.restore_hold({"h" + std::to_string(i), "zone-big", 1 + i % 2,
+                              "u" + std::to_string(i % 50), "event-1", expires, state});
+    }
+    CHECK(r.shard.live_holds() == holds);
+    const auto& zone = *r.shard.resource("zone-big");
+    CHECK(zone.held + zone.confirmed == holds + holds / 2);  // quantities 1 and 2 alternate
+    CHECK(zone.confirmed == holds / 4);                      // every fourth, quantity 1
+    const auto* last = r.shard.find("h" + std::to_string(holds - 1));
+    REQUIRE(last != nullptr);
+    CHECK(last->quantity == 2);
+    CHECK(r.shard.owner_quantity("event-1", "u7") == (holds / 50) * 2);  // i % 50 == 7: odd
+}

@@ -86,6 +86,11 @@ class segmented_map {
     const V* find(std::string_view key) const {
         return const_cast<segmented_map*>(this)->find(key);
     }
+    // Room for about n entries in all, so that filling the map (a rebuild) never rehashes.
+    void reserve(std::size_t n) {
+        for (auto& s : segments_)
+            s.reserve(s.size() + n / N + n / (4 * N) + 1);  // a quarter more: keys fall unevenly
+    }
     std::size_t size() const {
         std::size_t n = 0;
         for (const auto& s : segments_)
@@ -142,6 +147,8 @@ class shard {
     void undo_hold(std::string_view hold_id);
     // Rebuilding after a restart: a hold already in SQLite, in any live state.
     void restore_hold(const hold& h);
+    // Before restoring n holds: room for them, so that the rebuild never rehashes.
+    void expect_holds(std::size_t n) { holds_.reserve(n); }
     bool post(std::string_view hold_id);
     // Voiding (any live hold) and expiring (held only) give the seats back and forget the hold;
     // they return it as it was, so a failed commit can restore_hold() it.
