@@ -125,38 +125,12 @@ boost::json::object to_json(const booking_row& b) {
             {"created_at", format_rfc3339_ms(b.created_ms)}};
 }
 
-// Appends s as a JSON string literal.
-void append_json_string(std::string& out, std::string_view s) {
-    static constexpr char hex[] = "0123456789abcdef";
-    out += '"';
-    for (unsigned char c : s) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += static_cast<char>(c);
-        } else if (c < 0x20) {
-            // \b \t \n \f \r where JSON has a short escape (0x08-0x0d but 0x0b), as Boost.JSON
-            // writes them; \u00XX for the rest.
-            if (c >= 0x08 && c <= 0x0d && c != 0x0b) {
-                out += '\\';
-                out += "btn?fr"[c - 0x08];
-                continue;
-            }
-            out += "\\u00";
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    out += '"';
-}
-
 // Appends ,"key":"value" to an object being written.
 void append_json_field(std::string& out, std::string_view key, std::string_view value) {
     out += ",\"";
     out += key;
     out += "\":";
-    append_json_string(out, value);
+    json::append_string(out, value);
 }
 
 // Appends ,"quantity":q,"amount":{"amount":a,"currency":"c"} (json::money's form).
@@ -166,7 +140,7 @@ void append_quantity_and_amount(std::string& out, const booking_row& b) {
     out += R"(,"amount":{"amount":)";
     out += std::to_string(b.amount);
     out += R"(,"currency":)";
-    append_json_string(out, b.currency);
+    json::append_string(out, b.currency);
     out += '}';
 }
 
@@ -178,7 +152,7 @@ std::string created_body(const booking_row& b) {
     std::string out;
     out.reserve(384);
     out += R"({"success":true,"data":{"id":)";
-    append_json_string(out, b.id);
+    json::append_string(out, b.id);
     out += R"(,"status":"reserved")";
     append_json_field(out, "event_id", b.event_id);
     append_json_field(out, "show_id", b.show_id);
@@ -289,7 +263,7 @@ std::string event_payload_json(const booking_row& b) {
     std::string out;
     out.reserve(320);
     out += R"({"booking_id":)";
-    append_json_string(out, b.id);
+    json::append_string(out, b.id);
     append_json_field(out, "user_id", b.user_id);
     append_json_field(out, "event_id", b.event_id);
     append_json_field(out, "show_id", b.show_id);

@@ -31,6 +31,10 @@ std::uint64_t key_hash(std::string_view caller, std::string_view route, std::str
     return h;
 }
 
+std::uint64_t hash_of(const idempotency_ticket& t) {
+    return t.key_hash != 0 ? t.key_hash : key_hash(t.caller, t.route, t.key);
+}
+
 std::string request_hash(const request& req) {
     return to_hex(crypto::sha256({req.method_name, " ", req.target, "\n", req.body}));
 }
@@ -105,7 +109,8 @@ middleware idempotency_guard::as_middleware() {
         ticket.route = req.route->name;
         ticket.key = std::string(key);
         ticket.request_hash = request_hash(req);
-        const std::uint64_t slot = key_hash(ticket.caller, ticket.route, ticket.key);
+        ticket.key_hash = key_hash(ticket.caller, ticket.route, ticket.key);
+        const std::uint64_t slot = ticket.key_hash;
         if (!enter(slot)) {
             co_return response::fail(
                 error::conflict("CONFLICT", "a request with this Idempotency-Key is still running"),
@@ -182,7 +187,7 @@ void recorded_keys::note_hash(std::uint64_t h) {
 }
 
 void recorded_keys::note(const idempotency_ticket& t) {
-    note(t.caller, t.route, t.key);
+    note_hash(hash_of(t));
 }
 
 void recorded_keys::note(std::string_view caller, std::string_view route, std::string_view key) {
@@ -191,7 +196,7 @@ void recorded_keys::note(std::string_view caller, std::string_view route, std::s
 
 bool recorded_keys::may_have(const idempotency_ticket& t) const {
     if (count_.load(std::memory_order_relaxed) >= capacity_) return true;
-    const std::uint64_t h = key_hash(t.caller, t.route, t.key);
+    const std::uint64_t h = hash_of(t);
     const std::size_t base = static_cast<std::size_t>((h >> 40) & mask_) * block_words;
     for (int i = 0; i < filter_probes; ++i) {
         const std::uint64_t bit = (h >> (9 * i)) & (block_bits - 1);

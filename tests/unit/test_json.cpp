@@ -201,3 +201,25 @@ TEST_CASE("json::fields integer bounds", "[json]") {
     CHECK(fields.at("str") == "must be an integer");
     CHECK(fields.at("bool") == "must be an integer");
 }
+
+TEST_CASE("json::append_string escapes as serialize does", "[json]") {
+    auto by_hand = [](std::string_view s) {
+        std::string out = "x";  // appends: what is there stays
+        json::append_string(out, s);
+        return out.substr(1);
+    };
+    auto by_boost = [](std::string_view s) {
+        return boost::json::serialize(boost::json::value(boost::json::string(s)));
+    };
+    for (int c = 0; c < 0x80; ++c) {
+        const std::string one(1, static_cast<char>(c));
+        INFO("character " << c);
+        CHECK(by_hand(one) == by_boost(one));
+        const std::string inside = "ab" + one + "cd" + one;
+        CHECK(by_hand(inside) == by_boost(inside));
+    }
+    for (std::string_view s :
+         {"", "bkg_01a2166877440372dd6e2c6f51a26ac9", "caf\xc3\xa9 \xe2\x82\xac",
+          "\"quoted\" \\ back\nslash\t\x01\x1f end", "\\\\\"\""})
+        CHECK(by_hand(s) == by_boost(s));
+}

@@ -13,6 +13,9 @@ inline constexpr std::size_t depth_max = 64;
 // Parses with the API's limits: depth 64, numbers that overflow a double are refused.
 result<boost::json::value> parse(std::string_view text);
 std::string serialize(const boost::json::value& v);
+// Appends s as a JSON string literal, escaped as serialize() escapes it: for answers written by
+// hand on a hot path.
+void append_string(std::string& out, std::string_view s);
 
 // Money as the API writes it: {"amount": <minor units>, "currency": "USD"}.
 inline boost::json::object money(std::int64_t amount, std::string_view currency) {

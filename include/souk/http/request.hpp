@@ -1,6 +1,7 @@
 #pragma once
 // The kernel's own request type. Module handlers see this, never Beast's types.
 #include <boost/json/value.hpp>
+#include <cstdint>
 #include <optional>
 #include <souk/core/result.hpp>
 #include <string>
@@ -44,6 +45,9 @@ struct idempotency_ticket {
     std::string route;   // "POST /api/v1/bookings/reserve"
     std::string key;
     std::string request_hash;
+    // (caller, route, key) hashed once, by the middleware: the in-flight slot and the
+    // recorded-keys filter both use it. 0: not computed (a ticket built elsewhere).
+    std::uint64_t key_hash = 0;
     bool recorded = false;  // the handler stored the response in its own transaction
 };
 
