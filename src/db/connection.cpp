@@ -1,5 +1,7 @@
 #include <sqlite3.h>
 
+#include <mutex>
+
 #include <chrono>
 #include <souk/db/connection.hpp>
 #include <souk/log/log.hpp>
@@ -103,8 +105,24 @@ std::optional<std::int64_t> statement::optional_int64(int c) const {
     return int64(c);
 }
 
+namespace {
+
+// Process-wide, before SQLite's first use: no memory statistics. With them on (the default)
+// every allocation SQLite makes takes a global mutex to count itself; nothing here reads them.
+void configure_sqlite_once() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        // SQLITE_MISUSE if something initialized SQLite first: it keeps its defaults then.
+        (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+        (void)sqlite3_initialize();
+    });
+}
+
+}  // namespace
+
 connection::connection(const std::string& path, open_mode mode, std::string_view synchronous)
     : path_(path) {
+    configure_sqlite_once();
     const int flags = mode == open_mode::read_only
                           ? SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX
                           : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
