@@ -244,8 +244,7 @@ std::optional<booking_row> find_booking(db::connection& c, std::string_view id) 
 void move_seats(db::tx& t, const std::string& zone_id, std::int64_t held_delta,
                 std::int64_t confirmed_delta) {
     t.prepare("UPDATE zones SET held = held + ?, confirmed = confirmed + ? WHERE id = ?")
-        .bind_all(held_delta, confirmed_delta, zone_id)
-        .run();
+        .run_with(held_delta, confirmed_delta, zone_id);
 }
 
 boost::json::object event_payload(const booking_row& b) {
@@ -974,10 +973,9 @@ class booking_module final : public module {
                  "quantity, amount, currency, status, expires_ms, created_ms, updated_ms, "
                  "idem_key, request_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?, "
                  "?, ?)")
-                .bind_all(b.id, b.tenant_id, b.user_id, b.event_id, b.show_id, b.zone_id,
+                .run_with(b.id, b.tenant_id, b.user_id, b.event_id, b.show_id, b.zone_id,
                           b.quantity, b.amount, b.currency, b.expires_ms, b.created_ms,
-                          b.created_ms, ticket.key, ticket.request_hash)
-                .run();
+                          b.created_ms, ticket.key, ticket.request_hash);
             move_seats(t, b.zone_id, b.quantity, 0);
             t.publish_json("booking.created", event_payload_json(b));
             return reserve_outcome{201, {}, "application/json", false};  // body: after the commit

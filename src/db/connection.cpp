@@ -41,7 +41,8 @@ statement& statement::bind(int i, double v) {
 }
 
 statement& statement::bind(int i, std::string_view v) {
-    int rc = sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    int rc = sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()),
+                               borrow_text_ ? SQLITE_STATIC : SQLITE_TRANSIENT);
     if (rc != SQLITE_OK) fail(db_, rc, "bind");
     return *this;
 }

@@ -28,9 +28,8 @@ namespace souk::db {
 std::int64_t tx::insert_event(const bus::event& e, std::string_view payload_json, bool wanted) {
     prepare(
         "INSERT INTO outbox (id, type, payload, created_ms, delivered_ms) VALUES (?, ?, ?, ?, ?)")
-        .bind_all(e.id, e.type, payload_json, e.created_ms,
-                  wanted ? std::nullopt : std::optional<std::int64_t>(e.created_ms))
-        .run();
+        .run_with(e.id, e.type, payload_json, e.created_ms,
+                  wanted ? std::nullopt : std::optional<std::int64_t>(e.created_ms));
     return c_.last_insert_rowid();
 }
 

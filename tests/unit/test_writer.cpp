@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <numeric>
+#include <optional>
 #include <souk/db/database.hpp>
 #include <stdexcept>
 #include <string>
@@ -915,4 +916,29 @@ TEST_CASE("db file probes: a file's inode and size, without asking for its times
     REQUIRE(::stat(path.c_str(), &st) == 0);
     CHECK(db::inode_of(path.c_str()) == static_cast<std::uint64_t>(st.st_ino));
     CHECK(db::size_of(path.c_str()) == 4120u);
+}
+
+TEST_CASE("statement::run_with binds text in place, runs, and leaves the statement reusable",
+          "[writer]") {
+    temp_dir dir;
+    db::connection c(dir.file("run_with.db"), db::open_mode::read_write);
+    c.exec("CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT, n INTEGER)");
+    const char* insert = "INSERT INTO t (k, v, n) VALUES (?, ?, ?)";
+    for (int i = 0; i < 3; ++i) {
+        // Temporaries: they live until the end of the statement that calls run_with.
+        c.prepare(insert).run_with("k" + std::to_string(i), std::string(100, 'a' + i),
+                                   std::optional<std::int64_t>(i));
+    }
+    // A failing run (a duplicate key) throws, and the statement still works afterwards.
+    CHECK_THROWS_AS(c.prepare(insert).run_with(std::string("k1"), std::string("x"), 7),
+                    db::sql_error);
+    c.prepare(insert).run_with(std::string("k3"), std::string_view("last"),
+                               std::optional<std::int64_t>());
+    auto& st = c.prepare("SELECT k, v, n FROM t ORDER BY k");
+    std::vector<std::string> rows;
+    while (st.step())
+        rows.push_back(st.text(0) + "|" + st.text(1).substr(0, 4) + "|" +
+                       (st.is_null(2) ? "null" : std::to_string(st.int64(2))));
+    st.reset();
+    CHECK(rows == std::vector<std::string>{"k0|aaaa|0", "k1|bbbb|1", "k2|cccc|2", "k3|last|null"});
 }
