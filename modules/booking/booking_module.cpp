@@ -257,7 +257,7 @@ boost::json::object event_payload(const booking_row& b) {
             {"amount", json::money(b.amount, b.currency)}};
 }
 
-// event_payload, serialized by hand: one per reservation on the writer thread.
+// event_payload, serialized by hand: one per reservation.
 std::string event_payload_json(const booking_row& b) {
     std::string out;
     out.reserve(320);
@@ -950,9 +950,13 @@ class booking_module final : public module {
         // Only a key that may have a stored answer is looked up in the job (the middleware lets
         // one request per key run at a time, and every stored key is noted before it answers).
         const bool maybe_stored = reserve_keys_.may_have(ticket);
-        // The job reads b and ticket by reference: this frame waits for the job to complete
-        // (which is after its last run — a failed batch runs it again alone).
+        // Written here rather than in the job: the writer is the one thread every reservation
+        // queues for.
+        const std::string event = event_payload_json(b);
+        // The job reads b, ticket and event by reference: this frame waits for the job to
+        // complete (which is after its last run — a failed batch runs it again alone).
         auto committed = co_await ctx_.db.writer().write<reserve_outcome>([this, &b, &ticket,
+                                                                           &event,
                                                                            maybe_stored](db::tx& t)
                                                                               -> result<
                                                                                   reserve_outcome> {
@@ -977,7 +981,7 @@ class booking_module final : public module {
                           b.quantity, b.amount, b.currency, b.expires_ms, b.created_ms,
                           b.created_ms, ticket.key, ticket.request_hash);
             move_seats(t, b.zone_id, b.quantity, 0);
-            t.publish_json("booking.created", event_payload_json(b));
+            t.publish_json("booking.created", event);
             return reserve_outcome{201, {}, "application/json", false};  // body: after the commit
         });
         if (!committed.ok() || committed->replayed) {

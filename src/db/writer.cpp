@@ -42,7 +42,7 @@ std::string tx::publish(std::string type, boost::json::value payload) {
     return id;
 }
 
-std::string tx::publish_json(std::string type, std::string payload_json) {
+std::string tx::publish_json(std::string type, std::string_view payload_json) {
     const bool to_deliver = wanted(type);
     bus::event e{new_id("evt"), std::move(type), nullptr, now_ms()};
     e.seq = insert_event(e, payload_json, to_deliver);

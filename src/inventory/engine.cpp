@@ -83,34 +83,44 @@ const resource_state* shard::resource(std::string_view id) const {
 
 refusal shard::try_hold(const hold_request& h, std::int64_t group_limit) {
     SOUK_ASSERT(h.quantity > 0);
+    SOUK_ASSERT(h.group.find('|') == std::string_view::npos);
     auto it = resources_.find(h.resource);
     if (it == resources_.end()) return refusal::unknown_resource;
-    const std::int64_t* total = owner_totals_.find(owner_key(h.group, h.owner));
-    const std::int64_t mine = total ? *total : 0;
+    // Each key hashed and looked up once: the owner's total is found here and counted in below.
+    const std::string_view key = owner_key(h.group, h.owner);
+    auto& totals = owner_totals_.of(key);
+    auto total = totals.find(key);
+    const std::int64_t mine = total == totals.end() ? 0 : total->second;
     if (group_limit > 0 && mine + h.quantity > group_limit) return refusal::limit_exceeded;
     if (it->second.available() < h.quantity) return refusal::insufficient;
-    if (holds_.find(h.id)) return refusal::duplicate_hold;
-    take(h.id, h.group, h.owner, *it, h.quantity, h.expires_ms, hold_state::held);
+    auto [held, inserted] = holds_.of(h.id).try_emplace(std::string(h.id));
+    if (!inserted) return refusal::duplicate_hold;
+    if (total == totals.end()) total = totals.emplace(std::string(key), 0).first;
+    count_in(held->second, *total, *it, h.quantity, h.expires_ms, hold_state::held);
     return refusal::none;
 }
 
 void shard::take(std::string_view id, std::string_view group, std::string_view owner,
                  resource_entry& r, std::int64_t quantity, std::int64_t expires_ms, hold_state st) {
     SOUK_ASSERT(group.find('|') == std::string_view::npos);
-    SOUK_ASSERT(st == hold_state::held || st == hold_state::posted);
     const std::string_view key = owner_key(group, owner);
     auto& totals = owner_totals_.of(key);
     auto total = totals.find(key);
     if (total == totals.end()) total = totals.emplace(std::string(key), 0).first;
     auto [held, inserted] = holds_.of(id).try_emplace(std::string(id));
     SOUK_ASSERT(inserted);
-    live_hold& l = held->second;
+    count_in(held->second, *total, r, quantity, expires_ms, st);
+}
+
+void shard::count_in(live_hold& l, owner_entry& total, resource_entry& r, std::int64_t quantity,
+                     std::int64_t expires_ms, hold_state st) {
+    SOUK_ASSERT(st == hold_state::held || st == hold_state::posted);
     l.quantity = quantity;
     l.expires_ms = expires_ms;
     l.state = st;
     l.resource = &r;
-    l.owner = &*total;
-    total->second += quantity;
+    l.owner = &total;
+    total.second += quantity;
     (st == hold_state::held ? r.second.held : r.second.confirmed) += quantity;
     check_invariants(r.second);
 }

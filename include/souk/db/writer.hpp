@@ -71,7 +71,7 @@ class tx {
     std::string publish(std::string type, boost::json::value payload);
     // The same with the payload already serialized (a JSON object), for hot paths: it is parsed
     // only when the event has subscribers.
-    std::string publish_json(std::string type, std::string payload_json);
+    std::string publish_json(std::string type, std::string_view payload_json);
     // A durable timer, fired on the io_context at due_ms (and after a restart if missed).
     std::string schedule(std::string kind, std::int64_t due_ms, boost::json::value payload);
     void cancel_timer(const std::string& id);

@@ -182,9 +182,13 @@ class shard {
         owner_entry* owner = nullptr;
     };
 
-    // Counts a new live hold in its resource and its owner's total. The caller checked room.
+    // Makes a new live hold and counts it in its resource and its owner's total. The caller
+    // checked room.
     void take(std::string_view id, std::string_view group, std::string_view owner,
               resource_entry& r, std::int64_t quantity, std::int64_t expires_ms, hold_state st);
+    // Counts hold l (just made) in its owner's total and its resource.
+    void count_in(live_hold& l, owner_entry& total, resource_entry& r, std::int64_t quantity,
+                  std::int64_t expires_ms, hold_state st);
     void release(live_hold& h, hold_state to);
     // Releases a live hold (a held one only, when held_only) to `to` and forgets it; returns it
     // as it was.
