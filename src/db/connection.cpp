@@ -160,12 +160,18 @@ void connection::exec(std::string_view sql) {
 }
 
 statement& connection::prepare(std::string_view sql) {
+    auto& recent = recent_[(reinterpret_cast<std::uintptr_t>(sql.data()) >> 3) % recent_.size()];
+    if (recent.entry && recent.sql == sql.data() && recent.entry->first == sql) {
+        recent.entry->second->reset();
+        return *recent.entry->second;
+    }
     auto it = cache_.find(sql);
     if (it == cache_.end()) {
         it = cache_.emplace(std::string(sql), std::make_unique<statement>(db_, sql)).first;
     } else {
         it->second->reset();
     }
+    recent = {sql.data(), &*it};  // map nodes stay where they are until the connection closes
     return *it->second;
 }
 

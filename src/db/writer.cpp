@@ -224,7 +224,7 @@ writer::ran_batch writer::run_batch() {
     if (careful) --careful_batches_;
     bool batch_ok = true;
     try {
-        conn_->exec("BEGIN IMMEDIATE");
+        conn_->prepare("BEGIN IMMEDIATE").run();  // prepared once, not parsed per batch
     } catch (const sql_error&) {
         batch_ok = false;
         std::lock_guard lock(mu_);
@@ -266,7 +266,7 @@ writer::ran_batch writer::run_batch() {
     }
     if (batch_ok) {
         try {
-            conn_->exec("COMMIT");
+            conn_->prepare("COMMIT").run();
         } catch (const sql_error& e) {
             batch_ok = false;
             log::warn("batch commit failed; retrying its jobs one by one", {{"sqlite", e.what()}});

@@ -1,6 +1,7 @@
 #pragma once
 // A thin RAII layer over one SQLite connection. SQL failures throw db::sql_error: inside a write
 // job the writer turns them into an error value for that job alone.
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -129,6 +130,14 @@ class connection {
     // Looked up by the SQL text without building a std::string (every statement of every job
     // goes through here).
     string_map<std::unique_ptr<statement>> cache_;
+    // The last statement prepared from each of a few addresses: nearly all SQL is a string
+    // literal, prepared again from the same address, so the lookup can skip hashing its text
+    // (a comparison of the text still decides).
+    struct recent_statement {
+        const char* sql = nullptr;
+        const std::pair<const std::string, std::unique_ptr<statement>>* entry = nullptr;
+    };
+    std::array<recent_statement, 32> recent_{};
 };
 
 // RAII guard: BEGIN IMMEDIATE ... COMMIT, rolled back unless committed (CLI and tests).
