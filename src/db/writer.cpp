@@ -132,6 +132,16 @@ bool in_transaction(connection& c) {
     return sqlite3_get_autocommit(c.handle()) == 0;
 }
 
+// A batch's BEGIN and COMMIT, prepared once on the writer's connection rather than parsed at
+// every batch (sqlite3_exec).
+void begin_immediate(connection& c) {
+    c.prepare("BEGIN IMMEDIATE").run();
+}
+
+void commit(connection& c) {
+    c.prepare("COMMIT").run();
+}
+
 }  // namespace
 
 writer::writer(std::unique_ptr<connection> conn, const souk::clock& clk, writer_options opts)
@@ -224,7 +234,7 @@ writer::ran_batch writer::run_batch() {
     if (careful) --careful_batches_;
     bool batch_ok = true;
     try {
-        conn_->prepare("BEGIN IMMEDIATE").run();  // prepared once, not parsed per batch
+        begin_immediate(*conn_);
     } catch (const sql_error&) {
         batch_ok = false;
         std::lock_guard lock(mu_);
@@ -266,7 +276,7 @@ writer::ran_batch writer::run_batch() {
     }
     if (batch_ok) {
         try {
-            conn_->prepare("COMMIT").run();
+            commit(*conn_);
         } catch (const sql_error& e) {
             batch_ok = false;
             log::warn("batch commit failed; retrying its jobs one by one", {{"sqlite", e.what()}});
@@ -342,7 +352,7 @@ status writer::run_job(tx& t, write_job& job, bool in_savepoint, bool& batch_ok)
 bool writer::run_again_carefully(tx& t, ran_batch& b) {
     try {
         if (in_transaction(*conn_)) conn_->exec("ROLLBACK");
-        conn_->exec("BEGIN IMMEDIATE");
+        begin_immediate(*conn_);
     } catch (const sql_error&) {
         return false;
     }
@@ -364,13 +374,13 @@ status writer::run_alone(write_job& job, ran_batch& into) {
     tx t(*conn_, clock_, delivery_filter_in_force());
     t.begin_job();
     try {
-        conn_->exec("BEGIN IMMEDIATE");
+        begin_immediate(*conn_);
         status outcome = job.run(t);
         if (!outcome.ok()) {
             conn_->exec("ROLLBACK");
             return outcome;
         }
-        conn_->exec("COMMIT");
+        commit(*conn_);
     } catch (const std::exception& ex) {
         // As in the batch: a job that throws something other than sql_error is a bug in the
         // job, answered with 500; letting it escape would end the writer thread.

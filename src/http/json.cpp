@@ -1,4 +1,5 @@
 #include <cmath>
+#include <souk/core/bytes.hpp>
 #include <souk/http/json.hpp>
 
 namespace souk::json {
@@ -46,25 +47,11 @@ std::string serialize(const boost::json::value& v) {
     return boost::json::serialize(v);
 }
 
-namespace {
-
-// Every byte looked at, without an early exit, so that the compiler vectorizes the loop.
-bool needs_escape(std::string_view s) {
-    bool any = false;
-    for (const char ch : s) {
-        const auto c = static_cast<unsigned char>(ch);
-        any |= (c < 0x20) | (c == '"') | (c == '\\');
-    }
-    return any;
-}
-
-}  // namespace
-
 // A string that needs no escape (an id, a time) is copied whole; else the runs between escapes.
 void append_string(std::string& out, std::string_view s) {
     static constexpr char hex[] = "0123456789abcdef";
     out += '"';
-    if (!needs_escape(s)) {
+    if (!any_byte(s, [](unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; })) {
         out += s;
         out += '"';
         return;
