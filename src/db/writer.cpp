@@ -92,17 +92,42 @@ bool tx::first_delivery(std::string_view subscriber, std::string_view event_id) 
     return c_.changes() == 1;
 }
 
+void tx::add_to_row(const char* update_sql, std::string_view key, std::int64_t a, std::int64_t b) {
+    auto row = std::find_if(additions_.begin(), additions_.end(), [&](const row_addition& r) {
+        return r.sql == update_sql && r.key == key;
+    });
+    if (row == additions_.end())
+        row = additions_.insert(additions_.end(), row_addition{update_sql, std::string(key)});
+    row->a += a;
+    row->b += b;
+    job_additions_.push_back({static_cast<std::size_t>(row - additions_.begin()), a, b});
+}
+
+void tx::write_additions() {
+    // Taken first: if a statement throws, the batch is rolled back and nothing is left pending.
+    const auto rows = std::exchange(additions_, {});
+    job_additions_.clear();
+    for (const auto& r : rows)
+        if (r.a != 0 || r.b != 0) prepare(r.sql).run_with(r.a, r.b, r.key);
+}
+
 void tx::begin_job() {
     job_now_ms_ = clock_.now_ms();
     events_mark_ = events_.size();
     timers_mark_ = timers_.size();
     cancelled_mark_ = cancelled_.size();
+    job_additions_.clear();
 }
 
 void tx::rollback_job() {
     events_.resize(events_mark_);
     timers_.resize(timers_mark_);
     cancelled_.resize(cancelled_mark_);
+    for (const auto& j : job_additions_) {
+        additions_[j.row].a -= j.a;
+        additions_[j.row].b -= j.b;
+    }
+    job_additions_.clear();
 }
 
 // ---- writer --------------------------------------------------------------------------------
@@ -138,8 +163,10 @@ void begin_immediate(connection& c) {
     c.prepare("BEGIN IMMEDIATE").run();
 }
 
-void commit(connection& c) {
-    c.prepare("COMMIT").run();
+// The batch's row additions go in first (tx::add_to_row).
+void commit(tx& t) {
+    t.write_additions();
+    t.prepare("COMMIT").run();
 }
 
 }  // namespace
@@ -276,7 +303,7 @@ writer::ran_batch writer::run_batch() {
     }
     if (batch_ok) {
         try {
-            commit(*conn_);
+            commit(t);
         } catch (const sql_error& e) {
             batch_ok = false;
             log::warn("batch commit failed; retrying its jobs one by one", {{"sqlite", e.what()}});
@@ -359,6 +386,7 @@ bool writer::run_again_carefully(tx& t, ran_batch& b) {
     (void)t.take_events();
     (void)t.take_timers();
     (void)t.take_cancelled();
+    t.discard_additions();
     bool batch_ok = true;
     for (std::size_t i = 0; i < b.jobs.size() && batch_ok; ++i)
         b.outcomes[i] = run_job(t, *b.jobs[i], true, batch_ok);
@@ -380,7 +408,7 @@ status writer::run_alone(write_job& job, ran_batch& into) {
             conn_->exec("ROLLBACK");
             return outcome;
         }
-        commit(*conn_);
+        commit(t);
     } catch (const std::exception& ex) {
         // As in the batch: a job that throws something other than sql_error is a bug in the
         // job, answered with 500; letting it escape would end the writer thread.

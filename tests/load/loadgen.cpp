@@ -11,7 +11,9 @@
 // has been answered, and latency runs from the actual send.
 //
 // Prints one JSON line: offered and achieved rate, counts by status, errors, latency percentiles
-// from a log-linear histogram (about 0.8% relative resolution).
+// from a log-linear histogram (about 0.8% relative resolution), and when answers took over 2 ms:
+// a count per 100 ms of due time, so that a stall (many slow answers in a few windows) can be
+// told from steady contention (a few in every window).
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -467,7 +469,11 @@ struct thread_stats {
     std::uint64_t unfinished = 0;  // due but not answered by the end of the drain
     steady::time_point last_completion{};
     std::uint64_t completed = 0;
+    std::vector<std::uint32_t> slow_by_window;  // answers over slow_ns, per window of due time
 };
+
+constexpr std::uint64_t slow_ns = 2'000'000;
+constexpr auto slow_window = std::chrono::milliseconds(100);
 
 struct shared_run {
     const options& opts;
@@ -597,6 +603,8 @@ class worker {
                 s.in_flight = false;
                 const auto from = open_loop ? due : sent;
                 stats.latency.record(static_cast<std::uint64_t>((now - from).count()));
+                if (static_cast<std::uint64_t>((now - from).count()) > slow_ns && due >= run_.start)
+                    count_slow(due - run_.start);
                 stats.latency_by_status[r.status].record(
                     static_cast<std::uint64_t>((now - from).count()));
                 ++stats.by_status[r.status];
@@ -614,6 +622,12 @@ class worker {
             if (rec) co_return done(read_error);
             s.buffer_used += rn;
         }
+    }
+
+    void count_slow(steady::duration since_start) {
+        const auto w = static_cast<std::size_t>(since_start / slow_window);
+        if (w >= stats.slow_by_window.size()) stats.slow_by_window.resize(w + 1, 0);
+        ++stats.slow_by_window[w];
     }
 
     asio::awaitable<void> connection_loop(std::uint64_t conn_id, connection_slot& s) {
@@ -739,6 +753,10 @@ int main(int argc, char** argv) {
         all.unfinished += w->stats.unfinished;
         all.completed += w->stats.completed;
         all.last_completion = std::max(all.last_completion, w->stats.last_completion);
+        const auto& slow = w->stats.slow_by_window;
+        if (slow.size() > all.slow_by_window.size()) all.slow_by_window.resize(slow.size(), 0);
+        for (std::size_t i = 0; i < slow.size(); ++i)
+            all.slow_by_window[i] += slow[i];
     }
     // Achieved rate: answers over the time from the start to the later of the schedule end and
     // the last answer (a server that falls behind shows up as a lower rate).
@@ -794,7 +812,15 @@ int main(int argc, char** argv) {
     const auto& l = all.send_lag;
     add("\"send_lag_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f}", ms(l.quantile(0.5)),
         ms(l.quantile(0.99)), ms(l.max()));
-    out += "}\n";
+    // [second, answers over 2 ms] for each 100 ms window of due time that had any.
+    out += ",\"slow_2ms_by_100ms\":[";
+    first = true;
+    for (std::size_t i = 0; i < all.slow_by_window.size(); ++i) {
+        if (all.slow_by_window[i] == 0) continue;
+        add("%s[%.1f,%u]", first ? "" : ",", static_cast<double>(i) / 10, all.slow_by_window[i]);
+        first = false;
+    }
+    out += "]}\n";
     std::fputs(out.c_str(), stdout);
     return 0;
 }

@@ -724,6 +724,76 @@ TEST_CASE("writer: a failed COMMIT is retried job by job and only the culprit fa
     CHECK(r.has_item(6));
 }
 
+TEST_CASE("writer: additions to a row are summed over the batch and written once before COMMIT",
+          "[writer]") {
+    rig r(held_batches());
+    constexpr const char* add_sql = "UPDATE counters SET a = a + ?, b = b + ? WHERE id = ?";
+    auto made = r.writer().write_sync<bool>([](db::tx& t) -> result<bool> {
+        t.conn().exec(
+            "CREATE TABLE counters (id TEXT PRIMARY KEY, a INTEGER NOT NULL, b INTEGER NOT NULL,"
+            " CHECK (a >= 0 AND b <= 10));"
+            "INSERT INTO counters VALUES ('x', 0, 0), ('y', 0, 0);"
+            "CREATE TABLE updates (n INTEGER NOT NULL); INSERT INTO updates VALUES (0);"
+            "CREATE TRIGGER counted AFTER UPDATE ON counters BEGIN"
+            " UPDATE updates SET n = n + 1; END;");
+        return true;
+    });
+    REQUIRE(made.ok());
+    auto value = [&](const char* column, const char* id) {
+        return r.count(std::string("SELECT ") + column + " FROM counters WHERE id = '" + id + "'");
+    };
+    auto adds = [&](const char* id, std::int64_t a, std::int64_t b) {
+        return [=](db::tx& t) -> status {
+            t.add_to_row(add_sql, id, a, b);
+            return {};
+        };
+    };
+
+    // Many jobs adding to two rows: two UPDATEs in all.
+    auto out = run_as_one_batch(r.writer(), {adds("x", 1, 0), adds("x", 2, 1), adds("y", 5, 0),
+                                             adds("x", 1, 1), adds("y", 0, 0)});
+    for (const auto& o : out)
+        CHECK(o.ok());
+    CHECK(value("a", "x") == 4);
+    CHECK(value("b", "x") == 2);
+    CHECK(value("a", "y") == 5);
+    CHECK(r.count("SELECT n FROM updates") == 2);
+
+    // A job that fails after adding takes its additions back, both when the batch runs again in
+    // savepoints (the first failure) and in a savepoint; a net zero writes nothing.
+    out = run_as_one_batch(r.writer(), {adds("x", 1, 0),
+                                        [&](db::tx& t) -> status {
+                                            t.add_to_row(add_sql, "x", 100, 0);
+                                            t.add_to_row(add_sql, "y", 100, 0);
+                                            return error::conflict("SOLD_OUT", "none left");
+                                        },
+                                        adds("x", 1, 0),
+                                        [&](db::tx& t) -> status {
+                                            t.add_to_row(add_sql, "x", 50, 0);
+                                            return error::conflict("SOLD_OUT", "none left");
+                                        },
+                                        adds("y", 3, 0), adds("y", -3, 0)});
+    REQUIRE(out.size() == 6);
+    CHECK_FALSE(out[1].ok());
+    CHECK_FALSE(out[3].ok());
+    CHECK(value("a", "x") == 6);
+    CHECK(value("a", "y") == 5);
+    CHECK(r.count("SELECT n FROM updates") == 3);
+
+    // The table's constraints judge the sums at COMMIT: when they fail, the jobs run again one by
+    // one and only the one that breaks the constraint fails.
+    const auto before = r.writer().stats();
+    out = run_as_one_batch(r.writer(), {adds("x", 0, 5), adds("x", 0, 5), adds("y", 1, 0)});
+    REQUIRE(out.size() == 3);
+    CHECK(out[0].ok());
+    REQUIRE_FALSE(out[1].ok());
+    CHECK(out[1].err().status == 500);
+    CHECK(out[2].ok());
+    CHECK(value("b", "x") == 7);
+    CHECK(value("a", "y") == 6);
+    CHECK(r.writer().stats().failed_commits == before.failed_commits + 1);
+}
+
 TEST_CASE("writer: co_await write resumes on the io_context's thread", "[writer]") {
     rig r;
     asio::io_context io;

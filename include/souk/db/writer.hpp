@@ -79,10 +79,20 @@ class tx {
     void audit(const audit_entry& e);
     // Inbox for idempotent subscribers: true the first time (subscriber, event id) is seen.
     bool first_delivery(std::string_view subscriber, std::string_view event_id);
+    // Adds a and b to two integer columns of one row, written once per batch just before it
+    // commits: `update_sql` takes the two amounts and then the row's key, as in
+    // "UPDATE zones SET held = held + ?, confirmed = confirmed + ? WHERE id = ?". Every
+    // reservation of a rush adds to its zone's counters: one UPDATE per batch instead of one per
+    // job. Within the batch the row reads as it was (no job reads it back); constraints are
+    // checked on the sums. `update_sql` must outlive the batch (a literal).
+    void add_to_row(const char* update_sql, std::string_view key, std::int64_t a, std::int64_t b);
 
     // Writer internals: per job bookkeeping.
     void begin_job();
     void rollback_job();
+    // Runs the batch's row additions (before COMMIT); forgets them (after a ROLLBACK).
+    void write_additions();
+    void discard_additions() { additions_.clear(); }
     std::vector<bus::event> take_events() { return std::exchange(events_, {}); }
     std::vector<timer_row> take_timers() { return std::exchange(timers_, {}); }
     std::vector<std::string> take_cancelled() { return std::exchange(cancelled_, {}); }
@@ -100,6 +110,17 @@ class tx {
     std::vector<std::string> cancelled_;
     std::size_t events_mark_ = 0, timers_mark_ = 0, cancelled_mark_ = 0;
     std::int64_t job_now_ms_ = -1;
+    struct row_addition {
+        const char* sql;
+        std::string key;
+        std::int64_t a = 0, b = 0;
+    };
+    struct job_addition {  // what the running job added, undone if it fails
+        std::size_t row;
+        std::int64_t a, b;
+    };
+    std::vector<row_addition> additions_;  // one per (sql, key): a batch touches few rows
+    std::vector<job_addition> job_additions_;
 };
 
 class write_job {
