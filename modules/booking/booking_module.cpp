@@ -179,11 +179,14 @@ std::string json_ids(const std::vector<std::string>& ids) {
     return json::serialize(a);
 }
 
-// The bookings of user ?1 (under Idempotency-Key ?2 when by_key): those in the owner index and
-// those it still holds in memory, a JSON array of ids bound to ?4 (owners.hpp).
+// The bookings of user ?1 (under Idempotency-Key ?2 when by_key, among the bookings minted from
+// ?5 on: the index is keyed by user and booking, so a key is looked for in the user's recent
+// entries): those in the owner index and those it still holds in memory, a JSON array of ids
+// bound to ?4 (owners.hpp).
 std::string owned_bookings(bool by_key) {
     const std::string owner = by_key ? "user_id = ?1 AND idem_key = ?2" : "user_id = ?1";
-    return "(id IN (SELECT booking_id FROM booking_owners WHERE " + owner +
+    const std::string recent = by_key ? " AND booking_id >= ?5" : "";
+    return "(id IN (SELECT booking_id FROM booking_owners WHERE " + owner + recent +
            ") OR id IN (SELECT value FROM json_each(?4))) AND " + owner;
 }
 
@@ -197,7 +200,8 @@ std::optional<http::stored_response> reserve_lookup(db::connection& c,
     auto& st =
         c.prepare(std::string("SELECT ") + booking_cols + ", request_hash FROM bookings WHERE " +
                   owned_bookings(true) + " AND created_ms > ?3 ORDER BY created_ms DESC LIMIT 1");
-    st.bind_all(t.caller, t.key, now_ms - http::idempotency_ttl_ms, json_ids(pending));
+    const std::int64_t since_ms = now_ms - http::idempotency_ttl_ms;
+    st.bind_all(t.caller, t.key, since_ms, json_ids(pending), id_floor("bkg", since_ms));
     std::optional<http::stored_response> out;
     if (st.step())
         out = http::stored_response{st.text(12), 201, "application/json",

@@ -8,8 +8,9 @@
 
 namespace souk::booking {
 
+// The table's key order: a pass writes each user's entries at the end of that user's range.
 bool owner_entry::operator<(const owner_entry& o) const {
-    return std::tie(user_id, idem_key, booking_id) < std::tie(o.user_id, o.idem_key, o.booking_id);
+    return std::tie(user_id, booking_id, idem_key) < std::tie(o.user_id, o.booking_id, o.idem_key);
 }
 
 void owner_index::add(owner_entry e) {

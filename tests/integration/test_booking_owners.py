@@ -107,7 +107,8 @@ class OwnerIndexTest(unittest.TestCase):
         c = sqlite3.connect(db_path(self.server.data_dir))
         with c:
             c.execute("DELETE FROM booking_owners WHERE booking_id = ?", (self.made[1][0][1],))
-            c.execute("INSERT INTO booking_owners VALUES (?, 'nokey', 'bkg_none')",
+            c.execute("INSERT INTO booking_owners (user_id, idem_key, booking_id) "
+                      "VALUES (?, 'nokey', 'bkg_none')",
                       (self.members[1].user_id,))
         c.close()
         code, out = souk_check(self.server.data_dir)

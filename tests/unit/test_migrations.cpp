@@ -10,6 +10,7 @@ namespace {
 
 constexpr int before_bookings_rebuild = 11;
 constexpr int before_outbox_appended = 12;
+constexpr int before_owners_by_booking = 13;
 
 std::int64_t count(db::connection& c, std::string_view sql) {
     auto& st = c.prepare(sql);
@@ -171,4 +172,34 @@ TEST_CASE("migrations: the outbox becomes an appended table and keeps its events
         "'d.happened', '{}', 40, 40)");
     CHECK(count(c, "SELECT seq FROM outbox WHERE id = 'evt_4'") == 4);
     CHECK(count(c, "SELECT count(*) FROM outbox WHERE delivered_ms IS NULL") == 2);
+}
+
+TEST_CASE("migrations: the owner index is keyed by user and booking and keeps its entries",
+          "[db][migrations]") {
+    old_database old(before_owners_by_booking);
+    auto& c = old.c;
+    c.exec(
+        "INSERT INTO booking_owners (user_id, idem_key, booking_id) VALUES "
+        "('usr_b', 'k2', 'bkg_2'), ('usr_a', 'zz', 'bkg_1'), ('usr_a', 'aa', 'bkg_3'), "
+        "('usr_a', '', 'bkg_4')");
+
+    db::migrate_up(c);
+
+    CHECK_FALSE(pending(c, before_owners_by_booking + 1));
+    auto& rows = c.prepare("SELECT user_id, booking_id, idem_key FROM booking_owners");
+    std::vector<std::string> seen;
+    while (rows.step())
+        seen.push_back(rows.text(0) + " " + rows.text(1) + " " + rows.text(2));
+    rows.reset();
+    // In key order: by user, then booking (time) — no longer by idempotency key.
+    CHECK(seen == std::vector<std::string>{"usr_a bkg_1 zz", "usr_a bkg_3 aa", "usr_a bkg_4 ",
+                                           "usr_b bkg_2 k2"});
+    CHECK_THAT(plan(c, "SELECT booking_id FROM booking_owners WHERE user_id = 'usr_a' AND "
+                       "booking_id >= 'bkg_2' AND idem_key = 'aa'"),
+               Catch::Contains("USING PRIMARY KEY (user_id=? AND booking_id>?)"));
+    CHECK(count(c, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check != 'ok'") ==
+          0);
+    CHECK_THROWS(c.exec(
+        "INSERT INTO booking_owners (user_id, idem_key, booking_id) VALUES ('usr_a', 'x', "
+        "'bkg_1')"));
 }

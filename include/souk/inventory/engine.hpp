@@ -75,7 +75,7 @@ enum class refusal { none, unknown_resource, insufficient, limit_exceeded, dupli
 template <class V, std::size_t N = 64>
 class segmented_map {
   public:
-    using segment = string_map<V>;
+    using segment = big_string_map<V>;
     segment& of(std::string_view key) { return segments_[index(key)]; }
     const segment& of(std::string_view key) const { return segments_[index(key)]; }
     V* find(std::string_view key) {
