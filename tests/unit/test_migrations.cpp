@@ -194,12 +194,13 @@ TEST_CASE("migrations: the owner index is keyed by user and booking and keeps it
     // In key order: by user, then booking (time) — no longer by idempotency key.
     CHECK(seen == std::vector<std::string>{"usr_a bkg_1 zz", "usr_a bkg_3 aa", "usr_a bkg_4 ",
                                            "usr_b bkg_2 k2"});
-    CHECK_THAT(plan(c, "SELECT booking_id FROM booking_owners WHERE user_id = 'usr_a' AND "
-                       "booking_id >= 'bkg_2' AND idem_key = 'aa'"),
+    CHECK_THAT(plan(c,
+                    "SELECT booking_id FROM booking_owners WHERE user_id = 'usr_a' AND "
+                    "booking_id >= 'bkg_2' AND idem_key = 'aa'"),
                Catch::Contains("USING PRIMARY KEY (user_id=? AND booking_id>?)"));
     CHECK(count(c, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check != 'ok'") ==
           0);
-    CHECK_THROWS(c.exec(
-        "INSERT INTO booking_owners (user_id, idem_key, booking_id) VALUES ('usr_a', 'x', "
-        "'bkg_1')"));
+    CHECK_THROWS(
+        c.exec("INSERT INTO booking_owners (user_id, idem_key, booking_id) VALUES ('usr_a', 'x', "
+               "'bkg_1')"));
 }
