@@ -1552,9 +1552,10 @@ class booking_module final : public module {
 
     // ---- the owner index (owners.hpp) --------------------------------------------------------
 
-    // Entries per write job: a pass of tens of thousands in one job would hold up every
-    // reservation queued behind it; ~1,000 inserts take a millisecond or two.
-    static constexpr std::size_t owner_chunk = 1024;
+    // Entries per write job. A job delays every reservation of its batch by its own time: at
+    // ~2 µs an insert, 1,024 made each pass a train of 2 ms hiccups, every other second the
+    // open loop's slowest answers (docs/benchmarks.md, eighth session); 128 keep it near 0.25 ms.
+    static constexpr std::size_t owner_chunk = 128;
 
     awaitable<void> recover_owner_index() {
         auto r = co_await ctx_.db.writer().write<std::size_t>(
@@ -1581,13 +1582,13 @@ class booking_module final : public module {
         auto sealed = co_await asio::co_spawn(
             ctx_.cpu, [this]() -> awaitable<owner_index::sealed_set> { co_return owners_.seal(); },
             asio::use_awaitable);
-        auto& entries = sealed.entries;
+        const auto& entries = sealed.entries;
         for (std::size_t i = 0; i < entries.size(); i += owner_chunk) {
             const std::size_t end = std::min(entries.size(), i + owner_chunk);
-            std::vector<owner_entry> chunk(std::make_move_iterator(entries.begin() + i),
-                                           std::make_move_iterator(entries.begin() + end));
+            // The entries stay sealed (unchanged) until written() below.
+            std::span<const owner_entry* const> chunk(entries.data() + i, end - i);
             auto r = co_await ctx_.db.writer().write<std::size_t>(
-                [chunk = std::move(chunk), last = end == entries.size(),
+                [chunk, last = end == entries.size(),
                  at = sealed.sealed_ms](db::tx& t) -> result<std::size_t> {
                     const std::size_t n = write_owners(t, chunk);
                     if (last) write_owner_mark(t, at, false);

@@ -57,12 +57,24 @@ owner_index::sealed_set owner_index::seal() {
         }
         out.sealed_ms = sealed_ms_;
     }
-    // Only seal() and written() change sealed_, and pass_mu_ keeps them apart: it is copied
-    // without mu_, so that add() and the readers do not wait for the copy and the sort.
+    // Only seal() and written() change sealed_, and pass_mu_ keeps them apart: it is read
+    // without mu_, so that add() and the readers do not wait for the sort. Users in order, then
+    // each user's entries, which arrive in booking (time) order already but for the odd pair
+    // committed by two shards: checked, and sorted only then.
+    std::vector<const by_user::value_type*> users;
+    users.reserve(sealed_.size());
+    for (const auto& u : sealed_)
+        users.push_back(&u);
+    std::sort(users.begin(), users.end(), [](auto* a, auto* b) { return a->first < b->first; });
+    const auto before = [](const owner_entry* a, const owner_entry* b) { return *a < *b; };
     out.entries.reserve(sealed_count_);
-    for (const auto& [user, entries] : sealed_)
-        out.entries.insert(out.entries.end(), entries.begin(), entries.end());
-    std::sort(out.entries.begin(), out.entries.end());
+    for (const auto* u : users) {
+        const auto from = static_cast<std::ptrdiff_t>(out.entries.size());
+        for (const auto& e : u->second)
+            out.entries.push_back(&e);
+        if (!std::is_sorted(out.entries.begin() + from, out.entries.end(), before))
+            std::sort(out.entries.begin() + from, out.entries.end(), before);
+    }
     return out;
 }
 
@@ -88,15 +100,15 @@ std::int64_t owner_clock_ms() {
         .count();
 }
 
-std::size_t write_owners(db::tx& t, const std::vector<owner_entry>& entries) {
-    SOUK_ASSERT(std::is_sorted(entries.begin(), entries.end()));
+std::size_t write_owners(db::tx& t, std::span<const owner_entry* const> entries) {
+    SOUK_ASSERT(std::is_sorted(entries.begin(), entries.end(),
+                               [](const owner_entry* a, const owner_entry* b) { return *a < *b; }));
     std::size_t added = 0;
-    for (const auto& e : entries) {
+    for (const auto* e : entries) {
         t.prepare(
              "INSERT OR IGNORE INTO booking_owners (user_id, idem_key, booking_id) VALUES (?, ?, "
              "?)")
-            .bind_all(e.user_id, e.idem_key, e.booking_id)
-            .run();
+            .run_with(e->user_id, e->idem_key, e->booking_id);
         added += static_cast<std::size_t>(t.conn().changes());
     }
     return added;

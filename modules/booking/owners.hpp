@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <mutex>
 #include <souk/db/writer.hpp>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -42,9 +43,10 @@ class owner_index {
     // A pass: seal() freezes what has gathered (unless an earlier sealed set is still unwritten:
     // that one again) and returns it sorted, with the real-clock time it was frozen: every entry
     // added before then is in it or written already. After it is written, written() forgets it;
-    // readers see sealed entries until then. seal() copies and sorts: call it off the io threads.
+    // readers see sealed entries until then. The set points into the sealed entries, which stay
+    // unchanged until written(). seal() sorts: call it off the io threads.
     struct sealed_set {
-        std::vector<owner_entry> entries;
+        std::vector<const owner_entry*> entries;
         std::int64_t sealed_ms = 0;
     };
     sealed_set seal();
@@ -63,7 +65,7 @@ class owner_index {
 };
 
 // Writes entries (sorted) to booking_owners; returns how many were new.
-std::size_t write_owners(db::tx& t, const std::vector<owner_entry>& entries);
+std::size_t write_owners(db::tx& t, std::span<const owner_entry* const> entries);
 // Records that every booking added before sealed_ms is in booking_owners; clean: nothing else
 // is pending (a graceful stop), so start-up has nothing to recover.
 void write_owner_mark(db::tx& t, std::int64_t sealed_ms, bool clean);
