@@ -100,16 +100,40 @@ std::int64_t owner_clock_ms() {
         .count();
 }
 
+namespace {
+
+constexpr std::size_t rows_per_insert = 16;
+
+// "INSERT OR IGNORE INTO booking_owners ... VALUES (?, ?, ?), ..." for n rows.
+std::string insert_owners_sql(std::size_t n) {
+    std::string sql = "INSERT OR IGNORE INTO booking_owners (user_id, idem_key, booking_id) VALUES ";
+    for (std::size_t i = 0; i < n; ++i)
+        sql += i == 0 ? "(?, ?, ?)" : ", (?, ?, ?)";
+    return sql;
+}
+
+}  // namespace
+
 std::size_t write_owners(db::tx& t, std::span<const owner_entry* const> entries) {
     SOUK_ASSERT(std::is_sorted(entries.begin(), entries.end(),
                                [](const owner_entry* a, const owner_entry* b) { return *a < *b; }));
+    // Several rows a statement: a pass writes tens of thousands, and each statement's own
+    // stepping, binding and reset cost about as much as a row's insert.
+    static const std::string many = insert_owners_sql(rows_per_insert);
+    static const std::string one = insert_owners_sql(1);
     std::size_t added = 0;
-    for (const auto* e : entries) {
-        t.prepare(
-             "INSERT OR IGNORE INTO booking_owners (user_id, idem_key, booking_id) VALUES (?, ?, "
-             "?)")
-            .run_with(e->user_id, e->idem_key, e->booking_id);
+    while (!entries.empty()) {
+        const std::size_t n = entries.size() >= rows_per_insert ? rows_per_insert : 1;
+        t.prepare(n == 1 ? one : many).run_binding([&](db::statement& st) {
+            for (std::size_t i = 0; i < n; ++i) {
+                const int at = static_cast<int>(3 * i);
+                st.bind(at + 1, entries[i]->user_id)
+                    .bind(at + 2, entries[i]->idem_key)
+                    .bind(at + 3, entries[i]->booking_id);
+            }
+        });
         added += static_cast<std::size_t>(t.conn().changes());
+        entries = entries.subspan(n);
     }
     return added;
 }

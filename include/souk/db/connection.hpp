@@ -66,6 +66,12 @@ class statement {
     // cleared before it returns. For the writer's hottest statements.
     template <class... Args>
     void run_with(const Args&... args) {
+        run_binding([&](statement& s) { s.bind_all(args...); });
+    }
+    // The same with the binding done by bind(statement&), for statements of many parameters
+    // (an INSERT of several rows).
+    template <class Binder>
+    void run_binding(Binder&& bind) {
         struct borrowed {
             statement& s;
             ~borrowed() {
@@ -74,7 +80,7 @@ class statement {
             }
         } guard{*this};
         borrow_text_ = true;
-        bind_all(args...);
+        bind(*this);
         run();
     }
     // true while a row is available.

@@ -1,8 +1,12 @@
-// The owner index's memory side (owners.hpp): what readers see before, during and after a pass,
-// and that a pass which did not get written is offered again whole.
+// The owner index (owners.hpp): what readers see before, during and after a pass, that a pass
+// which did not get written is offered again whole, and how a pass's entries reach the table.
 #include <catch2/catch.hpp>
+#include <souk/core/clock.hpp>
+#include <souk/db/database.hpp>
+#include <souk/db/writer.hpp>
 
 #include "owners.hpp"
+#include "support.hpp"
 
 using namespace souk::booking;
 
@@ -82,4 +86,34 @@ TEST_CASE("owner index: a pass writes by user, then booking (time), whatever the
     CHECK(in_order(idx.seal()) == std::vector<std::string>{"usr_a bkg_2 beef", "usr_a bkg_6 ",
                                                            "usr_b bkg_3 f00d", "usr_b bkg_4 9999",
                                                            "usr_b bkg_5 0abc"});
+}
+
+TEST_CASE("owner index: a pass's entries are written several to a statement, new ones counted",
+          "[booking][owners]") {
+    souk::test::temp_dir dir;
+    souk::db::connection c(dir.file("souk.db"), souk::db::open_mode::read_write);
+    souk::db::migrate_up(c);
+    souk::system_clock clock;
+    souk::db::tx t(c, clock);
+    std::vector<owner_entry> all;
+    for (int i = 0; i < 37; ++i)  // two statements of 16, then five of one
+        all.push_back({"usr_" + std::to_string(i % 3), "k" + std::to_string(i),
+                       "bkg_" + std::to_string(100 + i)});
+    std::sort(all.begin(), all.end());
+    std::vector<const owner_entry*> entries;
+    for (const auto& e : all)
+        entries.push_back(&e);
+
+    c.exec("BEGIN");
+    CHECK(write_owners(t, std::span(entries).first(20)) == 20);
+    CHECK(write_owners(t, entries) == 17);  // a pass written again: the first 20 are there
+    c.exec("COMMIT");
+    auto& st = c.prepare("SELECT user_id, booking_id, idem_key FROM booking_owners");
+    std::vector<std::string> rows;
+    while (st.step())
+        rows.push_back(st.text(0) + " " + st.text(1) + " " + st.text(2));
+    st.reset();
+    REQUIRE(rows.size() == all.size());
+    for (std::size_t i = 0; i < all.size(); ++i)
+        CHECK(rows[i] == all[i].user_id + " " + all[i].booking_id + " " + all[i].idem_key);
 }
