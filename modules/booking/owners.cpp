@@ -106,7 +106,8 @@ constexpr std::size_t rows_per_insert = 16;
 
 // "INSERT OR IGNORE INTO booking_owners ... VALUES (?, ?, ?), ..." for n rows.
 std::string insert_owners_sql(std::size_t n) {
-    std::string sql = "INSERT OR IGNORE INTO booking_owners (user_id, idem_key, booking_id) VALUES ";
+    std::string sql =
+        "INSERT OR IGNORE INTO booking_owners (user_id, idem_key, booking_id) VALUES ";
     for (std::size_t i = 0; i < n; ++i)
         sql += i == 0 ? "(?, ?, ?)" : ", (?, ?, ?)";
     return sql;
