@@ -1552,9 +1552,10 @@ class booking_module final : public module {
 
     // ---- the owner index (owners.hpp) --------------------------------------------------------
 
-    // Entries per write job. A job delays every reservation of its batch by its own time: at
-    // ~2 µs an insert, 1,024 made each pass a train of 2 ms hiccups, every other second the
-    // open loop's slowest answers (docs/benchmarks.md, eighth session); 128 keep it near 0.25 ms.
+    // Entries per write job. A job delays every reservation of its batch by its own time: 1,024
+    // inserts of one row each (~2 µs apiece) made each pass a train of 2 ms hiccups, every other
+    // second the open loop's slowest answers (docs/benchmarks.md, eighth session); 128, sixteen
+    // to a statement (write_owners), take a tenth of a millisecond or less.
     static constexpr std::size_t owner_chunk = 128;
 
     awaitable<void> recover_owner_index() {
