@@ -7,8 +7,8 @@
 #
 # Starts SOUK_BIN (default build/release/souk) under callgrind on a fresh data dir (test env, rate
 # limits raised), makes 5 members with tests/load/reserve_setup.py, warms up with 200
-# reservations, zeroes the counters, makes N (default 2000) reservations over 8 keep-alive
-# connections, dumps, and prints the instructions per reservation in all and per thread (the
+# reservations, zeroes the counters, makes N (default 2000) reservations over CONNS (default 8)
+# keep-alive connections (more make larger batches, as under wrk), dumps, and prints the instructions per reservation in all and per thread (the
 # callgrind files stay in $OUT, default a temporary directory: callgrind_annotate FILE shows
 # where). Needs valgrind (Debian: apt-get install valgrind; not installed by the project's
 # scripts).
@@ -16,6 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin=$(realpath "${1:-build/release/souk}")
 n=${2:-2000}
+conns=${CONNS:-8}
 command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 1; }
 [[ -x "$bin" ]] || { echo "no souk binary at $bin (scripts/build.sh release souk)" >&2; exit 1; }
 out=${OUT:-$(mktemp -d /tmp/souk-callgrind.XXXXXX)}
@@ -39,9 +40,10 @@ port=$(sed -n 's/.*"http_port":\([0-9]*\).*/\1/p' <<<"$line")
 python3 tests/load/reserve_setup.py "http://127.0.0.1:$port" "$bin" "$out/data" 5 "$out/setup.json" >/dev/null
 
 reserve() {
-    python3 - "$port" "$1" "$out/setup.json" <<'PY'
+    python3 - "$port" "$1" "$out/setup.json" "$conns" <<'PY'
 import http.client, json, sys, threading, uuid
 port, n, setup = int(sys.argv[1]), int(sys.argv[2]), json.load(open(sys.argv[3]))
+conns = int(sys.argv[4])
 body = json.dumps({"show_id": setup["show_id"], "zone_id": setup["zone_id"], "quantity": 1})
 tokens, created, lock = setup["tokens"], [0], threading.Lock()
 def connection(k, count):
@@ -55,11 +57,11 @@ def connection(k, count):
         if r.status == 201:
             with lock:
                 created[0] += 1
-threads = [threading.Thread(target=connection, args=(k, n // 8)) for k in range(8)]
+threads = [threading.Thread(target=connection, args=(k, n // conns)) for k in range(conns)]
 [t.start() for t in threads]
 [t.join() for t in threads]
-if created[0] != n // 8 * 8:
-    sys.exit("only %d of %d reservations were created" % (created[0], n // 8 * 8))
+if created[0] != n // conns * conns:
+    sys.exit("only %d of %d reservations were created" % (created[0], n // conns * conns))
 PY
 }
 reserve 200
@@ -67,7 +69,7 @@ callgrind_control -z "$vg_pid" >/dev/null 2>&1
 reserve "$n"
 callgrind_control -d "$vg_pid" >/dev/null 2>&1
 sleep 1
-python3 - "$out" "$((n / 8 * 8))" <<'PY'
+python3 - "$out" "$((n / conns * conns))" <<'PY'
 import glob, re, sys
 out, n = sys.argv[1], int(sys.argv[2])
 threads = {}
