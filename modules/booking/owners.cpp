@@ -8,6 +8,15 @@
 
 namespace souk::booking {
 
+namespace {
+
+// Sealed entries are pointed at; they are ordered as the entries themselves.
+bool points_before(const owner_entry* a, const owner_entry* b) {
+    return *a < *b;
+}
+
+}  // namespace
+
 // The table's key order: a pass writes each user's entries at the end of that user's range.
 bool owner_entry::operator<(const owner_entry& o) const {
     return std::tie(user_id, booking_id, idem_key) < std::tie(o.user_id, o.booking_id, o.idem_key);
@@ -66,14 +75,13 @@ owner_index::sealed_set owner_index::seal() {
     for (const auto& u : sealed_)
         users.push_back(&u);
     std::sort(users.begin(), users.end(), [](auto* a, auto* b) { return a->first < b->first; });
-    const auto before = [](const owner_entry* a, const owner_entry* b) { return *a < *b; };
     out.entries.reserve(sealed_count_);
     for (const auto* u : users) {
         const auto from = static_cast<std::ptrdiff_t>(out.entries.size());
         for (const auto& e : u->second)
             out.entries.push_back(&e);
-        if (!std::is_sorted(out.entries.begin() + from, out.entries.end(), before))
-            std::sort(out.entries.begin() + from, out.entries.end(), before);
+        if (!std::is_sorted(out.entries.begin() + from, out.entries.end(), points_before))
+            std::sort(out.entries.begin() + from, out.entries.end(), points_before);
     }
     return out;
 }
@@ -116,8 +124,7 @@ std::string insert_owners_sql(std::size_t n) {
 }  // namespace
 
 std::size_t write_owners(db::tx& t, std::span<const owner_entry* const> entries) {
-    SOUK_ASSERT(std::is_sorted(entries.begin(), entries.end(),
-                               [](const owner_entry* a, const owner_entry* b) { return *a < *b; }));
+    SOUK_ASSERT(std::is_sorted(entries.begin(), entries.end(), points_before));
     // Several rows a statement: a pass writes tens of thousands, and each statement's own
     // stepping, binding and reset cost about as much as a row's insert.
     static const std::string many = insert_owners_sql(rows_per_insert);
