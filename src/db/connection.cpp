@@ -1,8 +1,7 @@
 #include <sqlite3.h>
 
-#include <mutex>
-
 #include <chrono>
+#include <mutex>
 #include <souk/db/connection.hpp>
 #include <souk/log/log.hpp>
 #include <string>

@@ -47,11 +47,19 @@ std::string serialize(const boost::json::value& v) {
     return boost::json::serialize(v);
 }
 
+namespace {
+
+bool needs_escape(unsigned char c) {
+    return c < 0x20 || c == '"' || c == '\\';
+}
+
+}  // namespace
+
 // A string that needs no escape (an id, a time) is copied whole; else the runs between escapes.
 void append_string(std::string& out, std::string_view s) {
     static constexpr char hex[] = "0123456789abcdef";
     out += '"';
-    if (!any_byte(s, [](unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; })) {
+    if (!any_byte(s, needs_escape)) {
         out += s;
         out += '"';
         return;
@@ -59,7 +67,7 @@ void append_string(std::string& out, std::string_view s) {
     std::size_t run = 0;  // where the current run of plain characters began
     for (std::size_t i = 0; i < s.size(); ++i) {
         const auto c = static_cast<unsigned char>(s[i]);
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        if (!needs_escape(c)) continue;
         out.append(s.data() + run, i - run);
         run = i + 1;
         out += '\\';
