@@ -893,25 +893,35 @@ class booking_module final : public module {
         b.status = "reserved";
         b.created_ms = now;
         b.expires_ms = now + hold_ms_;
-        // The request outlives the shard's part (this frame awaits it): read it in place.
+        // The shard's part and the job read b, ticket and event in this frame, which waits for
+        // the job to complete (after its last run: a failed batch runs it again alone).
         const http::idempotency_ticket& ticket = *req.idempotency;
-        const std::int64_t limit = show->max_per_user;
+        const reserve_step step{b, ticket, event_payload_json(b), show->max_per_user,
+                                // Only a key that may have a stored answer is looked up in the
+                                // job (the middleware lets one request per key run at a time,
+                                // and every stored key is noted before it answers).
+                                reserve_keys_.may_have(ticket)};
+        bool held = false;  // set on the shard; read here once the handler has been posted back
         shard& owner = ctx_.inventory.for_partition(b.event_id);
-        std::string created = created_body(b);
-        auto outcome = co_await ctx_.inventory.run_on(
-            owner,
-            [this, b = std::move(b), body = std::move(created), &ticket,
-             limit](shard& s) mutable -> awaitable<result<reserve_outcome>> {
-                // Called once: what it captured moves on.
-                co_return co_await reserve_on_shard(s, std::move(b), std::move(body), ticket,
-                                                    limit);
+        auto outcome = co_await inventory::engine::start_on<result<reserve_outcome>>(
+            owner, [this, &step, &held](shard& s, auto handler) {
+                hold_and_write(s, step, held, std::move(handler));
             });
+        if (held && (!outcome.ok() || outcome->replayed)) {
+            // Nothing new was written (failed commit, or a replay): the seats go back.
+            co_await ctx_.inventory.run_on(owner, [&b](shard& s) -> awaitable<bool> {
+                s.undo_hold(b.id);
+                co_return true;
+            });
+            if (!outcome.ok() && outcome.err().status >= 500)
+                outcome = error::unavailable("could not save the reservation; try again");
+        }
         if (!outcome.ok()) {
             // A retry of a request that took effect can be refused from memory (its own seats
             // sold the zone out, or count against the caller's limit): its stored answer wins.
             // Only keys that may have a stored answer are looked up: a sold-out rush of fresh
             // requests is answered from memory alone.
-            if (outcome.err().status == 409 && reserve_keys_.may_have(ticket)) {
+            if (!held && outcome.err().status == 409 && step.maybe_stored) {
                 auto stored = co_await ctx_.db.read<std::optional<http::stored_response>>(
                     [ticket, now, pending = owners_.pending_ids(ticket.caller, ticket.key)](
                         db::connection& c) -> result<std::optional<http::stored_response>> {
@@ -928,82 +938,87 @@ class booking_module final : public module {
             co_return fail(req, outcome.err());
         }
         req.idempotency->recorded = true;
+        if (!outcome->replayed) {
+            reserve_keys_.note(ticket);
+            outcome->body = created_body(b);
+            owners_.add({std::move(b.user_id), ticket.key, std::move(b.id)});  // b's last use
+        }
         response res = response::raw(outcome->status, std::move(outcome->content_type),
                                      std::move(outcome->body));
         if (outcome->replayed) res.set_header("Idempotent-Replayed", "true");
         co_return res;
     }
 
-    // On the event's shard: take the seats, persist, answer only after the commit.
-    awaitable<result<reserve_outcome>> reserve_on_shard(shard& s, booking_row b, std::string body,
-                                                        const http::idempotency_ticket& ticket,
-                                                        std::int64_t limit) {
+    // What the shard's part of a reservation reads (in reserve_once's frame).
+    struct reserve_step {
+        const booking_row& b;
+        const http::idempotency_ticket& ticket;
+        const std::string event;  // booking.created's payload, written off the writer's thread
+        const std::int64_t limit;
+        const bool maybe_stored;
+    };
+
+    // On the event's shard: take the seats and queue the write; the handler is answered by the
+    // writer after the commit, on the caller's executor (engine::start_on). The hold's expiry is
+    // armed now, before the commit: an expiry's write queues behind this one (the writer is
+    // FIFO), and one that fires first finds the row there.
+    template <class Handler>
+    void hold_and_write(shard& s, const reserve_step& step, bool& held, Handler handler) {
+        const booking_row& b = step.b;
         const inventory::hold_request h{b.id,      b.zone_id,  b.quantity,
                                         b.user_id, b.event_id, b.expires_ms};
-        switch (s.try_hold(h, limit)) {
-            case inventory::refusal::none:
-                break;
-            case inventory::refusal::insufficient:
-                co_return error::conflict("INSUFFICIENT_STOCK",
-                                          "not enough seats left in this zone");
-            case inventory::refusal::limit_exceeded:
-                co_return error::conflict("USER_LIMIT_EXCEEDED",
-                                          "this would exceed the per-person limit for the event");
-            default:
-                co_return error::not_found("no such zone");
+        const auto refused = s.try_hold(h, step.limit);
+        if (refused != inventory::refusal::none) {
+            inventory::complete_later(std::move(handler),
+                                      result<reserve_outcome>(refusal_error(refused)));
+            return;
         }
-        // Only a key that may have a stored answer is looked up in the job (the middleware lets
-        // one request per key run at a time, and every stored key is noted before it answers).
-        const bool maybe_stored = reserve_keys_.may_have(ticket);
-        // Written here rather than in the job: the writer is the one thread every reservation
-        // queues for.
-        const std::string event = event_payload_json(b);
-        // The job reads b, ticket and event by reference: this frame waits for the job to
-        // complete (which is after its last run — a failed batch runs it again alone).
-        auto committed = co_await ctx_.db.writer().write<reserve_outcome>([this, &b, &ticket,
-                                                                           &event,
-                                                                           maybe_stored](db::tx& t)
-                                                                              -> result<
-                                                                                  reserve_outcome> {
-            // A retry of a request that already took effect: answer as the first time did.
-            if (auto stored =
-                    maybe_stored
-                        ? reserve_lookup(t.conn(), ticket,
-                                         owners_.pending_ids(ticket.caller, ticket.key), t.now_ms())
-                        : std::nullopt) {
-                if (stored->request_hash != ticket.request_hash)
-                    return error{422, "IDEMPOTENCY_KEY_REUSED",
-                                 "this Idempotency-Key was used with another request"};
-                return reserve_outcome{stored->status, stored->body, stored->content_type, true};
-            }
-            // The key and request hash go into the row: it is the stored answer (reserve_lookup).
-            t.prepare(
-                 "INSERT INTO bookings (id, tenant_id, user_id, event_id, show_id, zone_id, "
-                 "quantity, amount, currency, status, expires_ms, created_ms, updated_ms, "
-                 "idem_key, request_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?, "
-                 "?, ?)")
-                .run_with(b.id, b.tenant_id, b.user_id, b.event_id, b.show_id, b.zone_id,
-                          b.quantity, b.amount, b.currency, b.expires_ms, b.created_ms,
-                          b.created_ms, ticket.key, ticket.request_hash);
-            move_seats(t, b.zone_id, b.quantity, 0);
-            t.publish_json("booking.created", event);
-            return reserve_outcome{201, {}, "application/json", false};  // body: after the commit
-        });
-        if (!committed.ok() || committed->replayed) {
-            // Nothing new was written (failed commit, or a replay): the seats go back.
-            s.undo_hold(b.id);
-            if (!committed.ok()) {
-                if (committed.err().status >= 500)
-                    co_return error::unavailable("could not save the reservation; try again");
-                co_return committed.err();
-            }
-            co_return std::move(*committed);
-        }
+        held = true;
         s.schedule_expiry(b.id, b.expires_ms);
-        reserve_keys_.note(ticket);
-        owners_.add({std::move(b.user_id), ticket.key, std::move(b.id)});  // b's last use
-        committed->body = std::move(body);
-        co_return std::move(*committed);
+        ctx_.db.writer().write_then<reserve_outcome>(
+            [this, &step](db::tx& t) -> result<reserve_outcome> { return write_booking(t, step); },
+            std::move(handler));
+    }
+
+    static error refusal_error(inventory::refusal r) {
+        switch (r) {
+            case inventory::refusal::insufficient:
+                return error::conflict("INSUFFICIENT_STOCK", "not enough seats left in this zone");
+            case inventory::refusal::limit_exceeded:
+                return error::conflict("USER_LIMIT_EXCEEDED",
+                                       "this would exceed the per-person limit for the event");
+            default:
+                return error::not_found("no such zone");
+        }
+    }
+
+    // The reservation's job: the row (with the key and request hash: it is the stored answer,
+    // see reserve_lookup), the zone's counters, the event — or, for a retry of a request that
+    // already took effect, the answer the first one got. The body comes after the commit.
+    result<reserve_outcome> write_booking(db::tx& t, const reserve_step& step) {
+        const booking_row& b = step.b;
+        const http::idempotency_ticket& ticket = step.ticket;
+        if (auto stored =
+                step.maybe_stored
+                    ? reserve_lookup(t.conn(), ticket,
+                                     owners_.pending_ids(ticket.caller, ticket.key), t.now_ms())
+                    : std::nullopt) {
+            if (stored->request_hash != ticket.request_hash)
+                return error{422, "IDEMPOTENCY_KEY_REUSED",
+                             "this Idempotency-Key was used with another request"};
+            return reserve_outcome{stored->status, stored->body, stored->content_type, true};
+        }
+        t.prepare(
+             "INSERT INTO bookings (id, tenant_id, user_id, event_id, show_id, zone_id, "
+             "quantity, amount, currency, status, expires_ms, created_ms, updated_ms, "
+             "idem_key, request_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?, "
+             "?, ?)")
+            .run_with(b.id, b.tenant_id, b.user_id, b.event_id, b.show_id, b.zone_id, b.quantity,
+                      b.amount, b.currency, b.expires_ms, b.created_ms, b.created_ms, ticket.key,
+                      ticket.request_hash);
+        move_seats(t, b.zone_id, b.quantity, 0);
+        t.publish_json("booking.created", step.event);
+        return reserve_outcome{201, {}, "application/json", false};
     }
 
     bool queue_pass_ok(const request& req, const show_info& show) const {

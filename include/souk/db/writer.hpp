@@ -185,6 +185,10 @@ class writer {
     // co_await writer.write<T>([](tx& t) -> result<T> {...}): resumes after the commit.
     template <class T>
     boost::asio::awaitable<result<T>> write(std::function<result<T>(tx&)> fn);
+    // The same for a completion handler already in hand (an async initiation's): it is posted
+    // to its associated executor after the commit.
+    template <class T, class Handler>
+    void write_then(std::function<result<T>(tx&)> fn, Handler handler);
     // Blocking form for the CLI and tests; never call it on an io thread.
     template <class T>
     result<T> write_sync(std::function<result<T>(tx&)> fn);
@@ -322,13 +326,17 @@ class sync_job final : public value_job<T> {
 
 }  // namespace detail
 
+template <class T, class Handler>
+void writer::write_then(std::function<result<T>(tx&)> fn, Handler handler) {
+    submit(std::make_unique<detail::async_job<T, Handler>>(std::move(fn), std::move(handler)));
+}
+
 template <class T>
 boost::asio::awaitable<result<T>> writer::write(std::function<result<T>(tx&)> fn) {
     // Not a coroutine itself: the initiation owns fn until the job is queued.
     return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void(result<T>)>(
         [this, fn = std::move(fn)](auto handler) mutable {
-            using H = decltype(handler);
-            submit(std::make_unique<detail::async_job<T, H>>(std::move(fn), std::move(handler)));
+            this->template write_then<T>(std::move(fn), std::move(handler));
         },
         boost::asio::use_awaitable);
 }

@@ -9,8 +9,11 @@
 // `co_await engine.run_on(partition, fn)` from anywhere.
 #include <array>
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstdint>
@@ -161,7 +164,9 @@ class shard {
 
     // Called on this shard's executor for each hold the shard's timer expires.
     void on_expiry(expiry_listener l) { on_expiry_ = std::move(l); }
-    // Arms the timer for a held hold (after its commit).
+    // Arms the timer for a held hold. It may be armed before the hold's write has committed:
+    // the expiry listener then finds the hold still held, and its own write must come after
+    // the hold's (through a FIFO writer it does); a hold undone meanwhile is skipped.
     void schedule_expiry(const std::string& hold_id, std::int64_t expires_ms);
     void stop();
 
@@ -209,6 +214,16 @@ class shard {
     bool stopped_ = false;
 };
 
+// Completes an initiation's handler with value on the handler's own executor (never inside
+// the initiating call).
+template <class Handler, class T>
+void complete_later(Handler handler, T value) {
+    auto ex = boost::asio::get_associated_executor(handler);
+    boost::asio::post(ex, [handler = std::move(handler), value = std::move(value)]() mutable {
+        std::move(handler)(std::move(value));
+    });
+}
+
 class engine {
   public:
     engine(std::vector<boost::asio::any_io_executor> executors, const souk::clock& clk);
@@ -232,6 +247,27 @@ class engine {
         -> boost::asio::awaitable<typename std::invoke_result_t<F, shard&>::value_type> {
         if (s.runs_in_this_thread()) co_return co_await fn(s);
         co_return co_await boost::asio::co_spawn(s.executor(), fn(s), boost::asio::use_awaitable);
+    }
+    // Starts work on a shard that finishes elsewhere: fn(shard&, handler) runs on the shard's
+    // executor (in place when the caller is on it) and hands the handler on — to the writer
+    // (db::writer::write_then), or to complete_later — and the caller resumes on its own
+    // executor when it completes, without passing through the shard again. A reservation
+    // made on another io thread than its shard's hops once instead of twice, and the shard's
+    // thread does not answer the commits of other threads' connections.
+    template <class T, class F>
+    static boost::asio::awaitable<T> start_on(shard& s, F fn) {
+        return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void(T)>(
+            [&s](auto handler, F fn) {
+                if (s.runs_in_this_thread()) {
+                    fn(s, std::move(handler));
+                    return;
+                }
+                boost::asio::post(s.executor(),
+                                  [&s, fn = std::move(fn), handler = std::move(handler)]() mutable {
+                                      fn(s, std::move(handler));
+                                  });
+            },
+            boost::asio::use_awaitable, std::move(fn));
     }
     void stop();
 
