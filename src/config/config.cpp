@@ -192,6 +192,7 @@ result<settings> extract(json::object doc, data_dir_use data_dir) {
     s.batch_jobs_max = get_int(db, "batch_jobs_max");
     s.batch_wait_us_max = get_int(db, "batch_wait_us_max");
     s.hold_batch_while_syncing = db.at("hold_batch_while_syncing").get_bool();
+    s.wal_frames_in_one_write = db.at("wal_frames_in_one_write").get_bool();
     if (s.db_path.empty()) return config_error("database.path", "must not be empty");
     if (s.synchronous != "FULL" && s.synchronous != "NORMAL" && s.synchronous != "EXTRA" &&
         s.synchronous != "OFF")

@@ -6,6 +6,8 @@
 #include <souk/log/log.hpp>
 #include <string>
 
+#include "db/wal_vfs.hpp"
+
 namespace souk::db {
 
 namespace {
@@ -105,8 +107,6 @@ std::optional<std::int64_t> statement::optional_int64(int c) const {
     return int64(c);
 }
 
-namespace {
-
 // Process-wide, before SQLite's first use: no memory statistics. With them on (the default)
 // every allocation SQLite makes takes a global mutex to count itself; nothing here reads them.
 void configure_sqlite_once() {
@@ -118,15 +118,14 @@ void configure_sqlite_once() {
     });
 }
 
-}  // namespace
-
-connection::connection(const std::string& path, open_mode mode, std::string_view synchronous)
+connection::connection(const std::string& path, open_mode mode, std::string_view synchronous,
+                       const char* vfs)
     : path_(path) {
     configure_sqlite_once();
     const int flags = mode == open_mode::read_only
                           ? SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX
                           : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
+    int rc = sqlite3_open_v2(path.c_str(), &db_, flags, vfs);
     if (rc != SQLITE_OK) {
         std::string msg = "open " + path + ": " + (db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
         sqlite3_close(db_);

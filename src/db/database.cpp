@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "file_probe.hpp"
+#include "wal_vfs.hpp"
 
 namespace souk::db {
 
@@ -104,7 +105,8 @@ int migrate_up(connection& c, int through) {
 
 database::database(database_options opts, const souk::clock& clk)
     : opts_(std::move(opts)), read_pool_(std::max<std::size_t>(1, opts_.readers)) {
-    auto w = std::make_unique<connection>(opts_.path, open_mode::read_write, opts_.synchronous);
+    auto w = std::make_unique<connection>(opts_.path, open_mode::read_write, opts_.synchronous,
+                                          opts_.wal_frames_in_one_write ? wal_vfs_name() : nullptr);
     migrate_up(*w);
     // The writer never checkpoints: copying WAL pages into the database (and its fsync) would
     // stall every commit queued behind it. A separate thread does it (checkpoint_loop).

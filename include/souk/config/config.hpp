@@ -38,6 +38,7 @@ struct settings {
     int batch_jobs_max = 256;
     int batch_wait_us_max = 2000;
     bool hold_batch_while_syncing = true;
+    bool wal_frames_in_one_write = true;  // db/wal_vfs.hpp
     bool log_requests = true;
     std::string log_level = "info";
     boost::json::object raw;  // the merged document, for module sections

@@ -113,7 +113,9 @@ struct checkpoint_round {
 class connection {
   public:
     // synchronous: "FULL", "NORMAL" or "OFF". Sets WAL, foreign keys and a busy timeout.
-    connection(const std::string& path, open_mode mode, std::string_view synchronous = "FULL");
+    // vfs: the name of a registered SQLite VFS (null: the default one).
+    connection(const std::string& path, open_mode mode, std::string_view synchronous = "FULL",
+               const char* vfs = nullptr);
     ~connection();
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;

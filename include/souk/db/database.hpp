@@ -18,6 +18,8 @@ struct database_options {
     std::size_t readers = 2;
     writer_options writer;
     std::uintmax_t wal_bytes_max = 64ull << 20;  // the WAL starts over at half of this
+    // The writer's WAL frames reach the kernel in one write per commit (db/wal_vfs.hpp).
+    bool wal_frames_in_one_write = true;
 };
 
 struct migration_status {
