@@ -893,20 +893,19 @@ class booking_module final : public module {
         b.status = "reserved";
         b.created_ms = now;
         b.expires_ms = now + hold_ms_;
-        // The shard's part and the job read b, ticket and event in this frame, which waits for
-        // the job to complete (after its last run: a failed batch runs it again alone).
+        // The shard's step and the job use this frame's b, ticket and step, which waits for the
+        // job to complete (after its last run: a failed batch runs it again alone).
         const http::idempotency_ticket& ticket = *req.idempotency;
-        const reserve_step step{b, ticket, event_payload_json(b), show->max_per_user,
-                                // Only a key that may have a stored answer is looked up in the
-                                // job (the middleware lets one request per key run at a time,
-                                // and every stored key is noted before it answers).
-                                reserve_keys_.may_have(ticket)};
-        bool held = false;  // set on the shard; read here once the handler has been posted back
+        reserve_step step{b, ticket, show->max_per_user,
+                          // Only a key that may have a stored answer is looked up in the job (the
+                          // middleware lets one request per key run at a time, and every stored
+                          // key is noted before it answers).
+                          reserve_keys_.may_have(ticket)};
         shard& owner = ctx_.inventory.for_partition(b.event_id);
         auto outcome = co_await inventory::engine::start_on<result<reserve_outcome>>(
-            owner, [this, &step, &held](shard& s, auto handler) {
-                hold_and_write(s, step, held, std::move(handler));
-            });
+            owner,
+            [this, &step](shard& s, auto handler) { hold_and_write(s, step, std::move(handler)); });
+        const bool held = step.held;
         if (held && (!outcome.ok() || outcome->replayed)) {
             // Nothing new was written (failed commit, or a replay): the seats go back.
             co_await ctx_.inventory.run_on(owner, [&b](shard& s) -> awaitable<bool> {
@@ -949,13 +948,17 @@ class booking_module final : public module {
         co_return res;
     }
 
-    // What the shard's part of a reservation reads (in reserve_once's frame).
+    // A reservation's step on its shard, in reserve_once's frame: what it reads, and what it
+    // leaves for the job and the caller (set on the shard, read after the handler's post back).
     struct reserve_step {
         const booking_row& b;
         const http::idempotency_ticket& ticket;
-        const std::string event;  // booking.created's payload, written off the writer's thread
         const std::int64_t limit;
         const bool maybe_stored;
+        bool held = false;
+        // booking.created's payload, made once the seats are taken: a refusal does not pay for
+        // it, nor does the writer's thread.
+        std::string event;
     };
 
     // On the event's shard: take the seats and queue the write; the handler is answered by the
@@ -963,7 +966,7 @@ class booking_module final : public module {
     // armed now, before the commit: an expiry's write queues behind this one (the writer is
     // FIFO), and one that fires first finds the row there.
     template <class Handler>
-    void hold_and_write(shard& s, const reserve_step& step, bool& held, Handler handler) {
+    void hold_and_write(shard& s, reserve_step& step, Handler handler) {
         const booking_row& b = step.b;
         const inventory::hold_request h{b.id,      b.zone_id,  b.quantity,
                                         b.user_id, b.event_id, b.expires_ms};
@@ -973,8 +976,9 @@ class booking_module final : public module {
                                       result<reserve_outcome>(refusal_error(refused)));
             return;
         }
-        held = true;
+        step.held = true;
         s.schedule_expiry(b.id, b.expires_ms);
+        step.event = event_payload_json(b);
         ctx_.db.writer().write_then<reserve_outcome>(
             [this, &step](db::tx& t) -> result<reserve_outcome> { return write_booking(t, step); },
             std::move(handler));
