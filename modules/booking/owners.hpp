@@ -24,8 +24,8 @@ struct owner_entry {
 };
 
 // How long after its id was minted a booking may still be added to the index, at most: its
-// queueing, commit and the hop back to its shard take moments; ten minutes is far beyond them
-// and bounds the start-up scan after a crash.
+// queueing, commit and the answer's way back to its connection take moments; ten minutes is far
+// beyond them and bounds the start-up scan after a crash.
 inline constexpr std::int64_t owner_margin_ms = 600'000;
 
 // Unix ms of the real clock (the one booking ids carry), for the pass's mark.
