@@ -129,6 +129,32 @@ TEST_CASE("inventory: the shard's timer expires held holds in time order", "[inv
     CHECK(r.zone().confirmed == 1);
 }
 
+TEST_CASE("inventory: an expiry armed with the hold copes with the hold's write failing",
+          "[inventory]") {
+    // The booking module arms a hold's expiry when it takes the seats, before the hold's write
+    // commits: the write may fail before or after the expiry fires, and the hold is undone.
+    rig r;
+    std::vector<std::string> expired;
+    r.shard.on_expiry([&](const std::string& id) {
+        expired.push_back(id);
+        CHECK(r.shard.expire(id).has_value());
+    });
+    REQUIRE(r.shard.try_hold(r.req("undone-first", 2, "u1", 20), 0) == refusal::none);
+    r.shard.schedule_expiry("undone-first", r.clock.now_ms() + 20);
+    REQUIRE(r.shard.try_hold(r.req("expired-first", 3, "u2", 20), 0) == refusal::none);
+    r.shard.schedule_expiry("expired-first", r.clock.now_ms() + 20);
+    r.shard.undo_hold("undone-first");  // its write failed at once: the expiry finds nothing
+    CHECK(r.zone().held == 3);
+    REQUIRE(souk::test::run_until(r.io, [&] { return !expired.empty(); }));
+    CHECK(expired == std::vector<std::string>{"expired-first"});
+    CHECK(r.zone().held == 0);
+    r.shard.undo_hold("expired-first");  // its write failed after the expiry: nothing moves
+    CHECK(r.zone().held == 0);
+    CHECK(r.zone().available() == 10);
+    CHECK(r.shard.owner_quantity("event-1", "u2") == 0);
+    CHECK(r.shard.live_holds() == 0);
+}
+
 TEST_CASE("inventory: the expiry queue orders what arrives in and out of order", "[inventory]") {
     inv::expiry_queue q;
     q.push(10, "a");
