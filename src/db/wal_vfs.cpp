@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstring>
 #include <mutex>
+#include <new>
 #include <stdexcept>
 #include <vector>
 
@@ -53,8 +53,8 @@ std::uint32_t big_endian32(const void* p) {
            std::uint32_t(b[3]);
 }
 
-// Writes what is held back, in one call; it is forgotten either way (SQLite rolls back or
-// fails on the error).
+// Writes what is held back (in as few calls as the default VFS takes); it is forgotten either
+// way (SQLite rolls back or fails on the error).
 int flush(wal_file* f) {
     pending_frames* p = f->pending;
     if (!p || p->bytes.empty()) return SQLITE_OK;
@@ -66,7 +66,6 @@ int flush(wal_file* f) {
         file_writes.fetch_add(1, std::memory_order_relaxed);
     }
     p->bytes.clear();
-    p->commit_page_next = false;
     return rc;
 }
 
@@ -98,11 +97,9 @@ int x_write(sqlite3_file* file, const void* data, int n, sqlite3_int64 off) {
     p->bytes.insert(p->bytes.end(), bytes, bytes + n);
     // SQLite writes a frame as its header, then its page. A commit frame's header carries the
     // database's size in pages after the commit (bytes 4-7); a frame inside a transaction 0.
-    bool commit_complete = false;
-    if (p->commit_page_next)
-        commit_complete = true;
-    else if (n == frame_header_bytes && big_endian32(bytes + 4) != 0)
-        p->commit_page_next = true;
+    const bool commit_complete = p->commit_page_next;
+    p->commit_page_next =
+        !commit_complete && n == frame_header_bytes && big_endian32(bytes + 4) != 0;
     if (commit_complete || p->bytes.size() >= buffer_bytes_max) return flush(f);
     return SQLITE_OK;
 }
@@ -216,7 +213,13 @@ int x_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags, i
         if (f->real->pMethods) f->real->pMethods->xClose(f->real);
         return rc;
     }
-    if (flags & SQLITE_OPEN_WAL) f->pending = new pending_frames;
+    if (flags & SQLITE_OPEN_WAL) {
+        f->pending = new (std::nothrow) pending_frames;
+        if (!f->pending) {
+            f->real->pMethods->xClose(f->real);
+            return SQLITE_NOMEM;
+        }
+    }
     f->base.pMethods = &methods;
     return SQLITE_OK;
 }
