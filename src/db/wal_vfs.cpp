@@ -94,7 +94,11 @@ int x_write(sqlite3_file* file, const void* data, int n, sqlite3_int64 off) {
     }
     if (p->bytes.empty()) p->offset = off;
     const auto* bytes = static_cast<const char*>(data);
-    p->bytes.insert(p->bytes.end(), bytes, bytes + n);
+    try {
+        p->bytes.insert(p->bytes.end(), bytes, bytes + n);
+    } catch (const std::bad_alloc&) {
+        return SQLITE_IOERR_NOMEM;  // nothing of this write held; SQLite fails the transaction
+    }
     // SQLite writes a frame as its header, then its page. A commit frame's header carries the
     // database's size in pages after the commit (bytes 4-7); a frame inside a transaction 0.
     const bool commit_complete = p->commit_page_next;
