@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# tests/load/thread_cpu.sh [SOUK_BIN] [-- SOUK_ARGS...] — CPU time Souk spends per reservation,
+# by thread (user and system, µs), under the closed loop: what the ninth session's A/B
+# comparisons of two binaries or two settings used, run alternately on fresh servers because
+# these two cores drift by ±10 % from one minute to the next.
+#
+# Starts SOUK_BIN (default build/release/souk) on a fresh data dir (test env, rate limits
+# raised, any SOUK_ARGS added), makes USERS (default 200) members with
+# tests/load/reserve_setup.py, runs `wrk -t1 -cCONNS` (default 64) with tests/load/reserve.lua
+# for 9 s and samples /proc/<pid>/task/*/stat from its 2nd to its 7th second against the
+# writer's job count (souk_db_commit_batch_jobs_sum in /metrics). Prints one line:
+#   rps <wrk's req/s> jobs/s <write jobs/s> batch <jobs per commit> <thread> u<µs> s<µs> ...
+# (threads of one name summed: "souk" is io thread 0 plus the process's idle helpers).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bin=$(realpath "${1:-build/release/souk}")
+shift || true
+[[ "${1:-}" == "--" ]] && shift
+conns=${CONNS:-64}
+users=${USERS:-200}
+command -v wrk >/dev/null || { echo "needs wrk" >&2; exit 1; }
+work=$(mktemp -d /tmp/souk-thread-cpu.XXXXXX)
+"$bin" serve --env test --set "data_dir=$work/data" --set server.http_port=0 \
+    --set server.https_port=0 --set log.requests=false \
+    --set rate_limits.reserve.per_second=1000000 --set rate_limits.reserve.burst=1000000 \
+    --set rate_limits.auth.per_second=1000 --set rate_limits.auth.burst=100000 "$@" \
+    >"$work/souk.log" 2>&1 </dev/null &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+line=""
+for _ in $(seq 1 100); do
+    line=$(grep -m1 '"msg":"listening"' "$work/souk.log" 2>/dev/null || true)
+    [[ -n "$line" ]] && break
+    sleep 0.1
+done
+[[ -n "$line" ]] || { echo "souk did not start; see $work/souk.log" >&2; exit 1; }
+port=$(sed -n 's/.*"http_port":\([0-9]*\).*/\1/p' <<<"$line")
+python3 tests/load/reserve_setup.py "http://127.0.0.1:$port" "$bin" "$work/data" "$users" \
+    "$work/setup.json" >/dev/null
+
+ticks() {  # "<thread name> <utime> <stime>" summed by name, in clock ticks
+    for t in /proc/"$pid"/task/*; do
+        # comm may hold spaces: the fields after ") " are counted from there.
+        local stat comm rest
+        stat=$(cat "$t/stat" 2>/dev/null) || continue
+        comm=${stat#*(}; comm=${comm%)*}
+        rest=${stat##*) }
+        echo "${comm// /_} $(awk '{print $12, $13}' <<<"$rest")"
+    done | awk '{u[$1] += $2; s[$1] += $3} END {for (k in u) print k, u[k], s[k]}' | sort
+}
+jobs() {  # "<jobs written> <commits>" so far
+    curl -s "http://127.0.0.1:$port/metrics" |
+        awk '/^souk_db_commit_batch_jobs_sum/ {s = $2} /^souk_db_commit_batch_jobs_count/ {c = $2}
+             END {print s, c}'
+}
+
+SETUP="$work/setup.json" wrk -t1 -c"$conns" -d9s -s tests/load/reserve.lua \
+    "http://127.0.0.1:$port" >"$work/wrk.txt" 2>&1 &
+wrk_pid=$!
+sleep 2
+ticks >"$work/t0"; j0=$(jobs)
+sleep 5
+ticks >"$work/t1"; j1=$(jobs)
+wait "$wrk_pid"
+python3 - "$work" "$(getconf CLK_TCK)" "$j0" "$j1" <<'PY'
+import re, sys
+work, hz = sys.argv[1], int(sys.argv[2])
+(s0, c0), (s1, c1) = (map(float, a.split()) for a in sys.argv[3:5])
+jobs = s1 - s0
+def load(name):
+    return {l.split()[0]: tuple(map(int, l.split()[1:])) for l in open(f"{work}/{name}")}
+t0, t1 = load("t0"), load("t1")
+rps = re.search(r"Requests/sec:\s+([\d.]+)", open(f"{work}/wrk.txt").read())
+parts = [f"rps {float(rps.group(1)):.0f}" if rps else "rps ?",
+         f"jobs/s {jobs / 5:.0f}", f"batch {jobs / max(1.0, c1 - c0):.1f}"]
+us = 1e6 / hz / max(1.0, jobs)
+for name in sorted(t1):
+    u0, k0 = t0.get(name, (0, 0))
+    u1, k1 = t1[name]
+    parts.append(f"{name} u{(u1 - u0) * us:.1f} s{(k1 - k0) * us:.1f}")
+print(" ".join(parts))
+PY
