@@ -465,29 +465,11 @@ void writer::answer(std::span<ran_batch> durable) {
         log::warn("slow batch", {{"ms", static_cast<std::int64_t>(oldest * 1000)},
                                  {"jobs", jobs},
                                  {"batches", durable.size()}});
-    // The jobs awaited on an executor are answered by one handler per executor: an io thread
-    // woken once for its share of the commits, instead of once per job.
-    std::vector<answer_group> groups;
     for (auto& b : durable) {
         if (on_commit_ && b.wrote)
             on_commit_(std::move(b.events), std::move(b.timers), std::move(b.cancelled));
-        for (std::size_t i = 0; i < b.jobs.size(); ++i) {
-            auto ex = b.jobs[i]->answer_executor();
-            if (!ex) {
-                b.jobs[i]->complete(std::move(b.outcomes[i]));
-                continue;
-            }
-            auto g = std::find_if(groups.begin(), groups.end(),
-                                  [&](const answer_group& x) { return x.executor == ex; });
-            if (g == groups.end()) g = groups.insert(groups.end(), answer_group{std::move(ex)});
-            g->jobs.emplace_back(std::move(b.jobs[i]), std::move(b.outcomes[i]));
-        }
-    }
-    for (auto& g : groups) {
-        boost::asio::post(g.executor, [jobs = std::move(g.jobs)]() mutable {
-            for (auto& [job, outcome] : jobs)
-                job->complete_here(std::move(outcome));
-        });
+        for (std::size_t i = 0; i < b.jobs.size(); ++i)
+            b.jobs[i]->complete(std::move(b.outcomes[i]));
     }
 }
 

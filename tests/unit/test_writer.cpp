@@ -848,44 +848,6 @@ TEST_CASE("writer: co_await write resumes on the io_context's thread", "[writer]
     CHECK(**echoed == big + "!");
 }
 
-TEST_CASE("writer: a batch's jobs awaited on one io_context are answered by one handler there",
-          "[writer]") {
-    rig r(held_batches());
-    asio::io_context io;
-    auto gate = std::make_unique<gate_job>();
-    gate_job& g = *gate;
-    auto entered = g.entered();
-    r.writer().submit(std::move(gate));
-    REQUIRE(entered.wait_for(wait_max) == std::future_status::ready);
-
-    constexpr int jobs = 8;
-    int resumed = 0;
-    for (int i = 0; i < jobs; ++i) {
-        asio::co_spawn(
-            io,
-            [&, i]() -> asio::awaitable<void> {
-                auto got = co_await r.writer().write<int>([i](db::tx& t) -> result<int> {
-                    insert_item(t, 100 + i);
-                    return i;
-                });
-                CHECK(got.ok());
-                ++resumed;
-            },
-            [](std::exception_ptr e) {
-                if (e) std::rethrow_exception(e);
-            });
-    }
-    io.poll();  // each coroutine runs to its co_await: its job queues behind the gate
-    REQUIRE(r.writer().queue_depth() == jobs);
-    g.open();
-    // One handler resumes all eight (one per job would resume one).
-    REQUIRE(io.run_one_for(wait_max) == 1);
-    CHECK(resumed == jobs);
-    for (int i = 0; i < jobs; ++i)
-        CHECK(r.has_item(100 + i));
-    io.run();
-}
-
 TEST_CASE("writer: a full queue refuses work with 503", "[writer]") {
     db::writer_options o = held_batches();
     o.queue_jobs_max = 3;

@@ -29,7 +29,6 @@
 #include <span>
 #include <string>
 #include <thread>
-#include <type_traits>
 #include <vector>
 
 namespace souk::db {
@@ -133,12 +132,8 @@ class write_job {
     // than once (also after a failed COMMIT): keep its effects inside the transaction and what
     // it returns, never accumulate outside them.
     virtual status run(tx& t) = 0;
-    // After the batch commits (ok) or for a job that failed (error). Called once: complete()
-    // on the writer's threads, or — for a job that names an executor — complete_here() in a
-    // handler on that executor, which the writer posts once for all of a batch's jobs there.
+    // After the batch commits (ok) or for a job that failed (error). Called once.
     virtual void complete(status outcome) = 0;
-    virtual boost::asio::any_io_executor answer_executor() const { return {}; }
-    virtual void complete_here(status outcome) { complete(std::move(outcome)); }
 };
 
 struct writer_options {
@@ -220,12 +215,6 @@ class writer {
         std::chrono::steady_clock::time_point started;
         bool committed = false;  // as one group; false: its jobs were retried one by one
         bool wrote = false;      // something reached the WAL
-    };
-
-    // A batch's jobs answered on one executor, in commit order.
-    struct answer_group {
-        boost::asio::any_io_executor executor;
-        std::vector<std::pair<std::unique_ptr<write_job>, status>> jobs;
     };
 
     void loop();
@@ -314,22 +303,12 @@ class async_job final : public value_job<T> {
             });
         work_.reset();
     }
-    boost::asio::any_io_executor answer_executor() const override {
-        if constexpr (std::is_same_v<executor_type, boost::asio::any_io_executor>)
-            return work_.get_executor();
-        else
-            return {};
-    }
-    void complete_here(status outcome) override {
-        auto r = this->take_result(std::move(outcome));
-        work_.reset();
-        std::move(handler_)(std::move(r));
-    }
 
   private:
-    using executor_type = boost::asio::associated_executor_t<Handler, boost::asio::system_executor>;
     Handler handler_;
-    boost::asio::executor_work_guard<executor_type> work_;
+    boost::asio::executor_work_guard<
+        boost::asio::associated_executor_t<Handler, boost::asio::system_executor>>
+        work_;
 };
 
 template <class T>
