@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <souk/core/assert.hpp>
 #include <souk/inventory/engine.hpp>
@@ -18,11 +19,16 @@ std::string_view owner_key(std::string_view group, std::string_view owner) {
 
 // ---- expiry_queue ----------------------------------------------------------------------------
 
-void expiry_queue::push(std::int64_t at_ms, std::string hold_id) {
+hold_key::hold_key(std::string_view id) : size_(static_cast<std::uint8_t>(id.size())) {
+    SOUK_ASSERT(id.size() <= max_size);
+    std::copy(id.begin(), id.end(), data_.begin());
+}
+
+void expiry_queue::push(std::int64_t at_ms, std::string_view hold_id) {
     if (in_order_.empty() || at_ms >= in_order_.back().first)
-        in_order_.emplace_back(at_ms, std::move(hold_id));
+        in_order_.emplace_back(at_ms, hold_id);
     else
-        out_of_order_.emplace(at_ms, std::move(hold_id));
+        out_of_order_.emplace(at_ms, hold_id);
 }
 
 bool expiry_queue::front_in_order() const {
@@ -38,10 +44,10 @@ std::int64_t expiry_queue::earliest() const {
 std::string expiry_queue::pop() {
     std::string id;
     if (front_in_order()) {
-        id = std::move(in_order_.front().second);
+        id = std::string_view(in_order_.front().second);
         in_order_.pop_front();
     } else {
-        id = std::move(out_of_order_.begin()->second);
+        id = std::string_view(out_of_order_.begin()->second);
         out_of_order_.erase(out_of_order_.begin());
     }
     return id;
@@ -93,7 +99,7 @@ refusal shard::try_hold(const hold_request& h, std::int64_t group_limit) {
     const std::int64_t mine = total == totals.end() ? 0 : total->second;
     if (group_limit > 0 && mine + h.quantity > group_limit) return refusal::limit_exceeded;
     if (it->second.available() < h.quantity) return refusal::insufficient;
-    auto [held, inserted] = holds_.of(h.id).try_emplace(std::string(h.id));
+    auto [held, inserted] = holds_.of(h.id).try_emplace(hold_key(h.id));
     if (!inserted) return refusal::duplicate_hold;
     if (total == totals.end()) total = totals.emplace(std::string(key), 0).first;
     count_in(held->second, *total, *it, h.quantity, h.expires_ms, hold_state::held);
@@ -107,7 +113,7 @@ void shard::take(std::string_view id, std::string_view group, std::string_view o
     auto& totals = owner_totals_.of(key);
     auto total = totals.find(key);
     if (total == totals.end()) total = totals.emplace(std::string(key), 0).first;
-    auto [held, inserted] = holds_.of(id).try_emplace(std::string(id));
+    auto [held, inserted] = holds_.of(id).try_emplace(hold_key(id));
     SOUK_ASSERT(inserted);
     count_in(held->second, *total, r, quantity, expires_ms, st);
 }
@@ -133,16 +139,11 @@ void shard::restore_hold(const hold& h) {
     if (h.state == hold_state::held) schedule_expiry(h.id, h.expires_ms);
 }
 
-hold shard::as_hold(const std::string& id, const live_hold& h) {
+hold shard::as_hold(std::string_view id, const live_hold& h) {
     const std::string& key = h.owner->first;
     const auto bar = key.find('|');
-    return hold{id,
-                h.resource->first,
-                h.quantity,
-                key.substr(bar + 1),
-                key.substr(0, bar),
-                h.expires_ms,
-                h.state};
+    return hold{std::string(id),    h.resource->first, h.quantity, key.substr(bar + 1),
+                key.substr(0, bar), h.expires_ms,      h.state};
 }
 
 void shard::release(live_hold& h, hold_state to) {
@@ -211,7 +212,7 @@ std::int64_t shard::owner_quantity(std::string_view group, std::string_view owne
     return total ? *total : 0;
 }
 
-void shard::schedule_expiry(const std::string& hold_id, std::int64_t expires_ms) {
+void shard::schedule_expiry(std::string_view hold_id, std::int64_t expires_ms) {
     expiries_.push(expires_ms, hold_id);
     if (armed_for_ == 0 || expires_ms < armed_for_) arm();
 }

@@ -155,6 +155,23 @@ TEST_CASE("inventory: an expiry armed with the hold copes with the hold's write 
     CHECK(r.shard.live_holds() == 0);
 }
 
+TEST_CASE("inventory: hold ids up to hold_key::max_size bytes are kept and found by view",
+          "[inventory]") {
+    rig r;
+    const std::string longest(inv::hold_key::max_size, 'k');
+    const std::string booking_like = "bkg_019abc0123456789abcdef0123456789ab";  // 38 bytes
+    REQUIRE(r.shard.try_hold(r.req(longest, 2), 0) == refusal::none);
+    REQUIRE(r.shard.try_hold(r.req(booking_like, 3, "u2"), 0) == refusal::none);
+    CHECK(r.shard.try_hold(r.req(longest, 1), 0) == refusal::duplicate_hold);
+    REQUIRE(r.shard.find(std::string_view(longest)) != nullptr);
+    CHECK(r.shard.find(longest)->quantity == 2);
+    CHECK(r.shard.find(longest.substr(1)) == nullptr);  // a prefix is another id
+    auto voided = r.shard.void_hold(booking_like);
+    REQUIRE(voided.has_value());
+    CHECK(voided->id == booking_like);
+    CHECK(r.zone().held == 2);
+}
+
 TEST_CASE("inventory: the expiry queue orders what arrives in and out of order", "[inventory]") {
     inv::expiry_queue q;
     q.push(10, "a");
