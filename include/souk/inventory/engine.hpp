@@ -76,7 +76,7 @@ enum class refusal { none, unknown_resource, insufficient, limit_exceeded, dupli
 class hold_key {
   public:
     static constexpr std::size_t max_size = 47;
-    hold_key(std::string_view id);  // NOLINT: ids convert to keys where maps want them
+    hold_key(std::string_view id);  // implicit: an id converts where the maps want a key
     operator std::string_view() const { return {data_.data(), size_}; }
     friend bool operator==(const hold_key& a, const hold_key& b) {
         return std::string_view(a) == std::string_view(b);
