@@ -78,9 +78,16 @@ int x_close(sqlite3_file* file) {
     return flushed != SQLITE_OK ? flushed : rc;
 }
 
-int x_read(sqlite3_file* file, void* out, int n, sqlite3_int64 off) {
+// Any other use of the file first writes what is held back, then goes to the default VFS.
+template <class Forward>
+int after_flush(sqlite3_file* file, Forward forward) {
     if (const int rc = flush(as_wal(file)); rc != SQLITE_OK) return rc;
-    return real_of(file)->pMethods->xRead(real_of(file), out, n, off);
+    sqlite3_file* real = real_of(file);
+    return forward(real, real->pMethods);
+}
+
+int x_read(sqlite3_file* file, void* out, int n, sqlite3_int64 off) {
+    return after_flush(file, [&](auto* f, auto* m) { return m->xRead(f, out, n, off); });
 }
 
 int x_write(sqlite3_file* file, const void* data, int n, sqlite3_int64 off) {
@@ -109,18 +116,15 @@ int x_write(sqlite3_file* file, const void* data, int n, sqlite3_int64 off) {
 }
 
 int x_truncate(sqlite3_file* file, sqlite3_int64 size) {
-    if (const int rc = flush(as_wal(file)); rc != SQLITE_OK) return rc;
-    return real_of(file)->pMethods->xTruncate(real_of(file), size);
+    return after_flush(file, [&](auto* f, auto* m) { return m->xTruncate(f, size); });
 }
 
 int x_sync(sqlite3_file* file, int flags) {
-    if (const int rc = flush(as_wal(file)); rc != SQLITE_OK) return rc;
-    return real_of(file)->pMethods->xSync(real_of(file), flags);
+    return after_flush(file, [&](auto* f, auto* m) { return m->xSync(f, flags); });
 }
 
 int x_file_size(sqlite3_file* file, sqlite3_int64* size) {
-    if (const int rc = flush(as_wal(file)); rc != SQLITE_OK) return rc;
-    return real_of(file)->pMethods->xFileSize(real_of(file), size);
+    return after_flush(file, [&](auto* f, auto* m) { return m->xFileSize(f, size); });
 }
 
 int x_lock(sqlite3_file* file, int level) {
@@ -136,8 +140,7 @@ int x_check_reserved_lock(sqlite3_file* file, int* out) {
 }
 
 int x_file_control(sqlite3_file* file, int op, void* arg) {
-    if (const int rc = flush(as_wal(file)); rc != SQLITE_OK) return rc;
-    return real_of(file)->pMethods->xFileControl(real_of(file), op, arg);
+    return after_flush(file, [&](auto* f, auto* m) { return m->xFileControl(f, op, arg); });
 }
 
 int x_sector_size(sqlite3_file* file) {

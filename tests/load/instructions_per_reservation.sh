@@ -21,23 +21,13 @@ command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgri
 [[ -x "$bin" ]] || { echo "no souk binary at $bin (scripts/build.sh release souk)" >&2; exit 1; }
 out=${OUT:-$(mktemp -d /tmp/souk-callgrind.XXXXXX)}
 mkdir -p "$out"
-valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$out/callgrind.%p" \
-    "$bin" serve --env test --set "data_dir=$out/data" --set server.http_port=0 \
-    --set server.https_port=0 --set log.requests=false \
-    --set rate_limits.reserve.per_second=1000000 --set rate_limits.reserve.burst=1000000 \
-    --set rate_limits.auth.per_second=1000 --set rate_limits.auth.burst=100000 \
-    >"$out/souk.log" 2>&1 &
-vg_pid=$!
-trap 'kill -TERM $vg_pid 2>/dev/null || true' EXIT
-line=""
-for _ in $(seq 1 900); do
-    line=$(grep -m1 '"msg":"listening"' "$out/souk.log" 2>/dev/null || true)
-    [[ -n "$line" ]] && break
-    sleep 0.2
-done
-[[ -n "$line" ]] || { echo "souk did not start under valgrind; see $out/souk.log" >&2; exit 1; }
-port=$(sed -n 's/.*"http_port":\([0-9]*\).*/\1/p' <<<"$line")
-python3 tests/load/reserve_setup.py "http://127.0.0.1:$port" "$bin" "$out/data" 5 "$out/setup.json" >/dev/null
+source tests/load/reserve_server.sh
+server_prefix=(valgrind --tool=callgrind --separate-threads=yes
+               "--callgrind-out-file=$out/callgrind.%p")
+trap '[[ -n ${server_pid:-} ]] && kill -TERM $server_pid 2>/dev/null; true' EXIT
+start_reserve_server "$bin" "$out" 5 180
+vg_pid=$server_pid
+port=$server_port
 
 reserve() {
     python3 - "$port" "$1" "$out/setup.json" "$conns" <<'PY'

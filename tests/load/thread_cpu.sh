@@ -20,23 +20,11 @@ conns=${CONNS:-64}
 users=${USERS:-200}
 command -v wrk >/dev/null || { echo "needs wrk" >&2; exit 1; }
 work=$(mktemp -d /tmp/souk-thread-cpu.XXXXXX)
-"$bin" serve --env test --set "data_dir=$work/data" --set server.http_port=0 \
-    --set server.https_port=0 --set log.requests=false \
-    --set rate_limits.reserve.per_second=1000000 --set rate_limits.reserve.burst=1000000 \
-    --set rate_limits.auth.per_second=1000 --set rate_limits.auth.burst=100000 "$@" \
-    >"$work/souk.log" 2>&1 </dev/null &
-pid=$!
-trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
-line=""
-for _ in $(seq 1 100); do
-    line=$(grep -m1 '"msg":"listening"' "$work/souk.log" 2>/dev/null || true)
-    [[ -n "$line" ]] && break
-    sleep 0.1
-done
-[[ -n "$line" ]] || { echo "souk did not start; see $work/souk.log" >&2; exit 1; }
-port=$(sed -n 's/.*"http_port":\([0-9]*\).*/\1/p' <<<"$line")
-python3 tests/load/reserve_setup.py "http://127.0.0.1:$port" "$bin" "$work/data" "$users" \
-    "$work/setup.json" >/dev/null
+source tests/load/reserve_server.sh
+trap '[[ -n ${server_pid:-} ]] && kill -TERM $server_pid 2>/dev/null && wait $server_pid 2>/dev/null; rm -rf "$work"' EXIT
+start_reserve_server "$bin" "$work" "$users" 10 "$@"
+pid=$server_pid
+port=$server_port
 
 ticks() {  # "<thread name> <utime> <stime>" summed by name, in clock ticks
     for t in /proc/"$pid"/task/*; do
