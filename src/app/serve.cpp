@@ -201,6 +201,7 @@ int runtime::serve() {
                 }
                 co_await bus_->drain();
                 scheduler_->stop();
+                co_await scheduler_->drain();
                 inventory_->stop();
                 purge_timer.cancel();
                 log_flush.cancel();

@@ -2,6 +2,7 @@
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 #include <souk/db/database.hpp>
@@ -54,6 +55,14 @@ void scheduler::stop() {
     std::lock_guard lock(mu_);
     stopped_ = true;
     boost::asio::post(ex_, [this] { timer_.cancel(); });
+}
+
+boost::asio::awaitable<void> scheduler::drain() {
+    auto ex = co_await boost::asio::this_coro::executor;
+    for (int i = 0; i < 500 && firing_.load() > 0; ++i) {
+        boost::asio::steady_timer t(ex, std::chrono::milliseconds(10));
+        co_await t.async_wait(boost::asio::use_awaitable);
+    }
 }
 
 void scheduler::committed(std::vector<db::timer_row>&& added,
@@ -137,6 +146,11 @@ boost::asio::awaitable<int> scheduler::fire_due() {
 }
 
 boost::asio::awaitable<void> scheduler::fire(db::timer_row t) {
+    ++firing_;
+    struct done_firing {
+        std::atomic<int>& n;
+        ~done_firing() { --n; }
+    } done{firing_};
     auto h = handlers_.find(t.kind);
     status outcome = error::internal();
     if (h == handlers_.end()) {

@@ -1,6 +1,7 @@
 #pragma once
 // Durable timers: rows in SQLite (written through db::tx::schedule in the same transaction as
 // the change that needs them), fired on the io_context, surviving restarts.
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -29,6 +30,9 @@ class scheduler {
     // Loads pending timers from SQLite and starts firing them.
     void start();
     void stop();
+    // After stop(): waits (up to 5 s) for the timers firing now to be marked done or retried, so
+    // that a graceful stop does not leave a fired timer to fire again after the restart.
+    boost::asio::awaitable<void> drain();
     // Called by the writer thread after a commit.
     void committed(std::vector<db::timer_row>&& added, std::vector<std::string>&& cancelled);
     // Fires every timer due now (tests with a manual clock call this directly).
@@ -50,6 +54,7 @@ class scheduler {
     boost::asio::steady_timer timer_;
     bool stopped_ = false;
     std::uint64_t runs_ = 0;
+    std::atomic<int> firing_{0};  // fire() calls not yet returned
 };
 
 }  // namespace souk::sched
