@@ -9,8 +9,10 @@
 # tests/load/reserve_setup.py, runs `wrk -t1 -cCONNS` (default 64) with tests/load/reserve.lua
 # for 9 s and samples /proc/<pid>/task/*/stat from its 2nd to its 7th second against the
 # writer's job count (souk_db_commit_batch_jobs_sum in /metrics). Prints one line:
-#   rps <wrk's req/s> jobs/s <write jobs/s> batch <jobs per commit> <thread> u<µs> s<µs> ...
-# (threads of one name summed: "souk" is io thread 0 plus the process's idle helpers).
+#   rps <wrk's req/s> jobs/s <write jobs/s> batch <jobs per commit> idle <% of both cores>
+#   <thread> u<µs> s<µs> w<voluntary switches> ... wrk u<µs> s<µs>
+# per reservation (threads of one name summed: "souk" is io thread 0 plus the process's idle
+# helpers; w counts the times a thread went to sleep, i.e. waited for work or I/O).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin=$(realpath "${1:-build/release/souk}")
@@ -26,15 +28,19 @@ start_reserve_server "$bin" "$work" "$users" 10 "$@"
 pid=$server_pid
 port=$server_port
 
-ticks() {  # "<thread name> <utime> <stime>" summed by name, in clock ticks
+ticks() {  # "<thread name> <utime> <stime> <voluntary switches>" summed by name (ticks)
     for t in /proc/"$pid"/task/*; do
         # comm may hold spaces: the fields after ") " are counted from there.
-        local stat comm rest
+        local stat comm rest vol
         stat=$(cat "$t/stat" 2>/dev/null) || continue
+        vol=$(awk '/^voluntary_ctxt_switches/ {print $2}' "$t/status" 2>/dev/null) || continue
         comm=${stat#*(}; comm=${comm%)*}
         rest=${stat##*) }
-        echo "${comm// /_} $(awk '{print $12, $13}' <<<"$rest")"
-    done | awk '{u[$1] += $2; s[$1] += $3} END {for (k in u) print k, u[k], s[k]}' | sort
+        echo "${comm// /_} $(awk '{print $12, $13}' <<<"$rest") $vol"
+    done | awk '{u[$1] += $2; s[$1] += $3; v[$1] += $4} END {for (k in u) print k, u[k], s[k], v[k]}' | sort
+    # the load generator, and the machine's idle time (the cpu line of /proc/stat)
+    awk '{print "wrk", $14, $15, 0}' /proc/"$wrk_pid"/stat
+    awk '/^cpu / {print "idle", $5 + $6, 0, 0}' /proc/stat
 }
 jobs() {  # "<jobs written> <commits>" so far
     curl -s "http://127.0.0.1:$port/metrics" |
@@ -62,9 +68,12 @@ rps = re.search(r"Requests/sec:\s+([\d.]+)", open(f"{work}/wrk.txt").read())
 parts = [f"rps {float(rps.group(1)):.0f}" if rps else "rps ?",
          f"jobs/s {jobs / 5:.0f}", f"batch {jobs / max(1.0, c1 - c0):.1f}"]
 us = 1e6 / hz / max(1.0, jobs)
+idle = t1.pop("idle")[0] - t0.pop("idle")[0]
+parts.append(f"idle {idle / hz / 5 * 100 / 2:.0f}%")  # of both cores, over the 5 s
 for name in sorted(t1):
-    u0, k0 = t0.get(name, (0, 0))
-    u1, k1 = t1[name]
-    parts.append(f"{name} u{(u1 - u0) * us:.1f} s{(k1 - k0) * us:.1f}")
+    u0, k0, v0 = t0.get(name, (0, 0, 0))
+    u1, k1, v1 = t1[name]
+    parts.append(f"{name} u{(u1 - u0) * us:.1f} s{(k1 - k0) * us:.1f}"
+                 + (f" w{(v1 - v0) / max(1.0, jobs):.2f}" if name != "wrk" else ""))
 print(" ".join(parts))
 PY
