@@ -3,7 +3,9 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <souk/core/thread.hpp>
 #include <souk/log/log.hpp>
@@ -300,6 +302,10 @@ int cmd_serve(const args& a) {
         std::fprintf(stderr, "souk serve: another server holds %s\n", s->data_dir.c_str());
         return exit_failure;
     }
+    // Before any thread starts: they inherit the policy.
+    if (s->server.cpu_scheduling == "batch" && !schedule_as_batch_work())
+        log::warn("SCHED_BATCH refused; running under the default policy",
+                  {{"error", std::strerror(errno)}});
     if (a.has("demo")) seed_demo(*s, stderr);
     runtime rt(std::move(*s));
     return rt.serve();

@@ -149,6 +149,7 @@ result<settings> extract(json::object doc, data_dir_use data_dir) {
     o.http_mode = std::string(srv.at("http_mode").get_string());
     o.public_url = std::string(srv.at("public_url").get_string());
     o.threads = get_int(srv, "threads");
+    o.cpu_scheduling = std::string(srv.at("cpu_scheduling").get_string());
     o.max_connections = get_int(srv, "max_connections");
     o.header_limit_bytes = get_int(srv, "header_limit_bytes");
     o.body_limit_bytes = get_int(srv, "body_limit_bytes");
@@ -166,6 +167,8 @@ result<settings> extract(json::object doc, data_dir_use data_dir) {
     if (o.http_mode == "redirect" && !o.https)
         return config_error("server.http_mode", "redirect needs server.https");
     if (!within(o.threads, 0, 256)) return config_error("server.threads", "must be 0..256");
+    if (o.cpu_scheduling != "batch" && o.cpu_scheduling != "normal")
+        return config_error("server.cpu_scheduling", "must be batch or normal");
     if (!within(o.max_connections, 1, 1'000'000))
         return config_error("server.max_connections", "must be 1..1000000");
     if (!within(o.header_limit_bytes, 1024, 1 << 20))

@@ -5,7 +5,7 @@
 # these two cores drift by ±10 % from one minute to the next.
 #
 # Starts SOUK_BIN (default build/release/souk) on a fresh data dir (test env, rate limits
-# raised, any SOUK_ARGS added), makes USERS (default 200) members with
+# raised, any SOUK_ARGS added; PREFIX: a command it runs under, e.g. "chrt -b 0"), makes USERS (default 200) members with
 # tests/load/reserve_setup.py, runs `wrk -t1 -cCONNS` (default 64) with tests/load/reserve.lua
 # for 9 s and samples /proc/<pid>/task/*/stat from its 2nd to its 7th second against the
 # writer's job count (souk_db_commit_batch_jobs_sum in /metrics). Prints one line:
@@ -23,6 +23,7 @@ users=${USERS:-200}
 command -v wrk >/dev/null || { echo "needs wrk" >&2; exit 1; }
 work=$(mktemp -d /tmp/souk-thread-cpu.XXXXXX)
 source tests/load/reserve_server.sh
+read -ra server_prefix <<<"${PREFIX:-}"  # e.g. PREFIX="chrt -b 0": how souk is started
 trap '[[ -n ${server_pid:-} ]] && kill -TERM $server_pid 2>/dev/null && wait $server_pid 2>/dev/null; rm -rf "$work"' EXIT
 start_reserve_server "$bin" "$work" "$users" 10 "$@"
 pid=$server_pid

@@ -163,8 +163,9 @@ TEST_CASE("config: other value checks name their key", "[config]") {
     };
     for (const bad& b :
          {bad{"server.http_mode", "mirror"}, bad{"server.threads", "999"},
-          bad{"database.synchronous", "SOMETIMES"}, bad{"database.readers", "0"},
-          bad{"log.level", "loud"}, bad{"server.host", ""}, bad{"database.batch_jobs_max", "0"}}) {
+          bad{"server.cpu_scheduling", "fast"}, bad{"database.synchronous", "SOMETIMES"},
+          bad{"database.readers", "0"}, bad{"log.level", "loud"}, bad{"server.host", ""},
+          bad{"database.batch_jobs_max", "0"}}) {
         INFO(b.key << " = " << b.value);
         auto o = options(dir);
         o.overrides.emplace_back(b.key, b.value);
