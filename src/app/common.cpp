@@ -135,6 +135,7 @@ db::database_options database_options(const config::settings& s) {
     o.writer.batch_jobs_max = static_cast<std::size_t>(s.batch_jobs_max);
     o.writer.batch_wait_us_max = s.batch_wait_us_max;
     o.writer.hold_open_while_syncing = s.hold_batch_while_syncing;
+    o.writer.sync_on_writer_below_us = s.sync_on_writer_below_us;
     o.wal_frames_in_one_write = s.wal_frames_in_one_write;
     return o;
 }

@@ -195,6 +195,7 @@ result<settings> extract(json::object doc, data_dir_use data_dir) {
     s.batch_jobs_max = get_int(db, "batch_jobs_max");
     s.batch_wait_us_max = get_int(db, "batch_wait_us_max");
     s.hold_batch_while_syncing = db.at("hold_batch_while_syncing").get_bool();
+    s.sync_on_writer_below_us = get_int(db, "sync_on_writer_below_us");
     s.wal_frames_in_one_write = db.at("wal_frames_in_one_write").get_bool();
     if (s.db_path.empty()) return config_error("database.path", "must not be empty");
     if (s.synchronous != "FULL" && s.synchronous != "NORMAL" && s.synchronous != "EXTRA" &&
@@ -205,6 +206,8 @@ result<settings> extract(json::object doc, data_dir_use data_dir) {
         return config_error("database.batch_jobs_max", "must be 1..65536");
     if (!within(s.batch_wait_us_max, 0, 1'000'000))
         return config_error("database.batch_wait_us_max", "must be 0..1000000");
+    if (!within(s.sync_on_writer_below_us, 0, 1'000'000))
+        return config_error("database.sync_on_writer_below_us", "must be 0..1000000");
     const auto& lg = doc.at("log").get_object();
     s.log_level = std::string(lg.at("level").get_string());
     s.log_requests = lg.at("requests").get_bool();

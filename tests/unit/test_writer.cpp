@@ -334,7 +334,12 @@ TEST_CASE("writer: a job is completed only once its batch is visible to readers"
 
 TEST_CASE("writer: at FULL each job is answered after a WAL fsync begun after it ran, in order",
           "[writer]") {
-    rig r;  // synchronous FULL: the writer commits at NORMAL and syncs the WAL itself
+    // Each fsync on the sync thread, each on the writer, or as the disk's speed decides.
+    const std::int64_t on_writer_below_us = GENERATE(0, 1'000'000'000, 1000);
+    CAPTURE(on_writer_below_us);
+    db::writer_options o;
+    o.sync_on_writer_below_us = on_writer_below_us;
+    rig r(o);  // synchronous FULL: the writer commits at NORMAL and syncs the WAL itself
     constexpr int jobs_count = 300;
     std::mutex mu;
     std::vector<int> answered;
@@ -368,6 +373,50 @@ TEST_CASE("writer: at FULL each job is answered after a WAL fsync begun after it
     const auto stats = r.writer().stats();
     CHECK(stats.wal_syncs >= 1);
     CHECK(stats.wal_syncs <= stats.commits);
+    if (on_writer_below_us == 0) CHECK(stats.wal_syncs_on_writer == 0);
+    if (on_writer_below_us == 1'000'000'000) CHECK(stats.wal_syncs_on_writer >= 1);
+}
+
+TEST_CASE(
+    "writer: the WAL is synced on the writer while fsyncs are quick, behind it after a "
+    "slow one",
+    "[writer]") {
+    std::atomic<bool> slow{false};
+    std::mutex mu;
+    std::vector<std::thread::id> synced_on;
+    db::writer_options o;
+    o.sync_on_writer_below_us = 300'000;  // far above a quick fsync, even on a busy disk
+    o.before_sync = [&] {
+        if (slow.exchange(false)) std::this_thread::sleep_for(std::chrono::milliseconds(600));
+        std::lock_guard lock(mu);
+        synced_on.push_back(std::this_thread::get_id());
+    };
+    rig r(o);
+    // One job at a time, each answered (and the sync thread idle again) before the next.
+    auto write_one = [&](std::int64_t id) {
+        std::thread::id ran_on;
+        auto job = std::make_unique<fn_job>([&, id](db::tx& t) {
+            ran_on = std::this_thread::get_id();
+            insert_item(t, id);
+            return status{};
+        });
+        auto done = job->outcome();
+        r.writer().submit(std::move(job));
+        REQUIRE(done.wait_for(wait_max) == std::future_status::ready);
+        REQUIRE(done.get().ok());
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        std::lock_guard lock(mu);
+        REQUIRE_FALSE(synced_on.empty());
+        return synced_on.back() == ran_on;  // the writer synced it itself
+    };
+    CHECK(write_one(1));  // quick so far: on the writer
+    slow = true;
+    CHECK(write_one(2));        // on the writer still, and slow
+    CHECK_FALSE(write_one(3));  // behind: the sync thread; quick again
+    CHECK(write_one(4));        // back on the writer
+    CHECK(r.count("SELECT COUNT(*) FROM items") == 4);
+    const auto stats = r.writer().stats();
+    CHECK(stats.wal_syncs_on_writer == stats.wal_syncs - 1);
 }
 
 TEST_CASE("writer: a batch whose queue runs dry during an fsync stays open until it ends",
@@ -379,7 +428,8 @@ TEST_CASE("writer: a batch whose queue runs dry during an fsync stays open until
     auto released = release.get_future().share();
     db::writer_options o = held_batches();
     o.hold_open_while_syncing = hold;
-    o.before_sync = [&] {  // the first fsync once armed waits for the test
+    o.sync_on_writer_below_us = 0;  // every fsync on the sync thread, while the writer goes on
+    o.before_sync = [&] {           // the first fsync once armed waits for the test
         if (!armed.exchange(false)) return;
         in_sync.set_value();
         (void)released.wait_for(wait_max);

@@ -41,6 +41,7 @@ struct settings {
     int batch_jobs_max = 256;
     int batch_wait_us_max = 2000;
     bool hold_batch_while_syncing = true;
+    int sync_on_writer_below_us = 1000;   // db::writer_options::sync_on_writer_below_us
     bool wal_frames_in_one_write = true;  // db/wal_vfs.hpp
     bool log_requests = true;
     std::string log_level = "info";

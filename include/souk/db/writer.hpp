@@ -2,8 +2,9 @@
 // ONE writer thread commits jobs in groups: many jobs, one transaction, one fsync. A job that
 // fails is rolled back alone (write_job::run says how); a job is completed (on the
 // caller's executor) only after the batch has committed — and is durable: with a sync_file the
-// fsync happens behind the commit, on a second thread, while the writer runs the next batch
-// (docs/decisions/0013-wal-sync-behind.md).
+// writer syncs the WAL itself after the commit while the disk is quick, and on a second thread,
+// behind the commit, while the writer runs the next batch, when it is slow
+// (docs/decisions/0013-wal-sync-behind.md, 0020-wal-sync-on-the-writer-while-quick.md).
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_executor.hpp>
@@ -149,7 +150,12 @@ struct writer_options {
     // ends: its jobs would wait for the next fsync anyway, and fewer, larger commits write
     // fewer WAL pages (ADR 0015).
     bool hold_open_while_syncing = true;
-    // Tests: runs on the sync thread just before each fdatasync.
+    // With a sync_file: while the last fdatasync took less than this and the sync thread is
+    // idle, the writer syncs and answers a batch itself — two thread hand-offs fewer per batch
+    // — rather than running the next batch during the fsync (ADR 0020). 0: always the sync
+    // thread.
+    std::int64_t sync_on_writer_below_us = 1000;
+    // Tests: runs on the syncing thread just before each fdatasync.
     std::function<void()> before_sync;
 };
 
@@ -157,8 +163,9 @@ struct writer_stats {
     std::uint64_t jobs = 0;
     std::uint64_t commits = 0;
     std::uint64_t failed_commits = 0;
-    std::uint64_t wal_syncs = 0;          // fdatasyncs of the sync_file
-    std::uint64_t batches_run_again = 0;  // a job failed without a savepoint: run in savepoints
+    std::uint64_t wal_syncs = 0;            // fdatasyncs of the sync_file
+    std::uint64_t wal_syncs_on_writer = 0;  // of which the writer thread made itself
+    std::uint64_t batches_run_again = 0;    // a job failed without a savepoint: run in savepoints
 };
 
 class writer {
@@ -226,6 +233,7 @@ class writer {
     status run_alone(write_job& job, ran_batch& into);
     // Makes the batch durable and answers it: at once, or through the sync thread.
     void settle(ran_batch&& b);
+    void sync_and_answer(std::span<ran_batch> committed);
     void answer(std::span<ran_batch> durable);
     void sync_loop();
     void sync_file();  // fdatasync of opts_.sync_file; a failure ends the process
@@ -243,16 +251,20 @@ class writer {
     std::condition_variable cv_;
     std::deque<std::unique_ptr<write_job>> queue_;
     bool stopping_ = false;
-    bool syncing_ = false;  // the sync thread is in fdatasync
+    bool syncing_ = false;  // an fdatasync of the WAL is in progress
     writer_stats stats_;
 
     // The sync thread's side (only with opts_.sync_file).
     std::mutex sync_mu_;
     std::condition_variable sync_cv_;
     std::vector<ran_batch> unsynced_;
+    bool sync_busy_ = false;  // the sync thread holds batches it has not answered yet
     bool sync_stopping_ = false;
+    // Used by whichever thread syncs: the sync thread, or the writer while sync_busy_ is false
+    // and unsynced_ empty (sync_mu_ orders the two).
     int sync_fd_ = -1;
     std::uint64_t sync_inode_ = 0;
+    std::atomic<std::int64_t> last_sync_us_{0};
     std::thread sync_thread_;
 
     std::thread thread_;
