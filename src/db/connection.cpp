@@ -157,6 +157,21 @@ void connection::exec(std::string_view sql) {
     }
 }
 
+std::vector<std::string> connection::end_read() {
+    std::vector<std::string> left_open;
+    if (sqlite3_txn_state(db_, nullptr) == SQLITE_TXN_NONE) return left_open;  // the usual case
+    for (sqlite3_stmt* s = sqlite3_next_stmt(db_, nullptr); s; s = sqlite3_next_stmt(db_, s)) {
+        if (!sqlite3_stmt_busy(s)) continue;
+        left_open.emplace_back(sqlite3_sql(s));
+        sqlite3_reset(s);
+    }
+    if (sqlite3_get_autocommit(db_) == 0) {  // a BEGIN without its end
+        left_open.emplace_back("BEGIN");
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+    return left_open;
+}
+
 statement& connection::prepare(std::string_view sql) {
     auto& recent = recent_[(reinterpret_cast<std::uintptr_t>(sql.data()) >> 3) % recent_.size()];
     if (recent.entry && recent.sql == sql.data() && recent.entry->first == sql) {

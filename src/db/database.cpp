@@ -1,6 +1,10 @@
+#include <sqlite3.h>
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+
+#include <souk/core/assert.hpp>
 #include <souk/core/thread.hpp>
 #include <souk/db/database.hpp>
 #include <souk/embedded.hpp>
@@ -229,6 +233,11 @@ connection& database::acquire() {
 }
 
 void database::release(connection& c) {
+    // A read that left a statement stepping is a bug, but a quiet one: later reads through this
+    // connection would see the database as it was then (a user just registered, not found).
+    for (const auto& sql : c.end_read())
+        log::warn("a read left a statement open; reset", {{"sql", sql}});
+    SOUK_ASSERT(sqlite3_txn_state(c.handle(), nullptr) == SQLITE_TXN_NONE);
     std::lock_guard lock(readers_mu_);
     free_readers_.push_back(&c);
 }

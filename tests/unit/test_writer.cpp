@@ -966,6 +966,43 @@ TEST_CASE("writer: stop finishes queued jobs, then refuses new ones", "[writer]"
     r.writer().stop();  // idempotent
 }
 
+TEST_CASE("database: a read that leaves a statement stepping does not pin its snapshot",
+          "[writer]") {
+    temp_dir dir;
+    souk::system_clock clock;
+    db::database database(db::database_options{dir.file("souk.db"), "FULL", 1, {}}, clock);
+    auto made = database.writer().write_sync<bool>([](db::tx& t) -> result<bool> {
+        t.conn().exec(
+            "CREATE TABLE items (id INTEGER PRIMARY KEY);"
+            "INSERT INTO items (id) VALUES (1), (2)");
+        return true;
+    });
+    REQUIRE(made.ok());
+    auto count = [&] {
+        return database.read_sync<std::int64_t>([](db::connection& c) -> result<std::int64_t> {
+            auto& st = c.prepare("SELECT COUNT(*) FROM items");
+            REQUIRE(st.step());
+            const auto n = st.int64(0);
+            st.reset();
+            return n;
+        });
+    };
+    // One reader in the pool: the careless read and the next one share its connection.
+    auto careless = database.read_sync<bool>([](db::connection& c) -> result<bool> {
+        auto& st = c.prepare("SELECT id FROM items ORDER BY id");
+        return st.step();  // a row read, the statement left stepping
+    });
+    REQUIRE(careless.ok());
+    auto added = database.writer().write_sync<bool>([](db::tx& t) -> result<bool> {
+        t.prepare("INSERT INTO items (id) VALUES (3)").run();
+        return true;
+    });
+    REQUIRE(added.ok());
+    auto n = count();
+    REQUIRE(n.ok());
+    CHECK(*n == 3);  // the snapshot of the careless read would still say 2
+}
+
 TEST_CASE("database: under continuous writes the WAL is started over past wal_bytes_max",
           "[writer][checkpoint]") {
     temp_dir dir;

@@ -129,6 +129,11 @@ class connection {
     // One PASSIVE checkpoint: copies what it can of the WAL without blocking the writer or the
     // readers. A slow one is logged (its copying and syncing compete with the WAL's fsyncs).
     checkpoint_round checkpoint_passive();
+    // Ends the read transaction a statement left stepping (a row read, not reset) would keep
+    // open: on a pooled reader it would pin that snapshot for every later read through it.
+    // Returns the SQL of the statements it had to reset (none when every caller reset its own),
+    // and "BEGIN" for an explicit transaction it rolled back.
+    std::vector<std::string> end_read();
     sqlite3* handle() const { return db_; }
     const std::string& path() const { return path_; }
 
