@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-
 #include <souk/core/assert.hpp>
 #include <souk/core/thread.hpp>
 #include <souk/db/database.hpp>

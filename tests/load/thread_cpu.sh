@@ -5,11 +5,13 @@
 # these two cores drift by ±10 % from one minute to the next.
 #
 # Starts SOUK_BIN (default build/release/souk) on a fresh data dir (test env, rate limits
-# raised, any SOUK_ARGS added; PREFIX: a command it runs under, e.g. "chrt -b 0"), makes USERS (default 200) members with
-# tests/load/reserve_setup.py, runs `wrk -t1 -cCONNS` (default 64) with tests/load/reserve.lua
-# for 9 s and samples /proc/<pid>/task/*/stat from its 2nd to its 7th second against the
-# writer's job count (souk_db_commit_batch_jobs_sum in /metrics). Prints one line:
-#   rps <wrk's req/s> jobs/s <write jobs/s> batch <jobs per commit> idle <% of both cores>
+# raised, any SOUK_ARGS added; PREFIX: a command to start it under, e.g. "chrt -b 0"), makes
+# USERS (default 200) members with tests/load/reserve_setup.py, runs `wrk -t1 -cCONNS` (default
+# 64) with tests/load/reserve.lua for 9 s and samples /proc/<pid>/task/*/stat from its 2nd to its
+# 7th second against the writer's job count (souk_db_commit_batch_jobs_sum in /metrics). Prints
+# one line:
+#   rps <wrk's req/s> jobs/s <write jobs/s> batch <jobs per commit>
+#   idle <% of all cores idle or waiting for I/O>
 #   <thread> u<µs> s<µs> w<voluntary switches> ... wrk u<µs> s<µs>
 # per reservation (threads of one name summed: "souk" is io thread 0 plus the process's idle
 # helpers; w counts the times a thread went to sleep, i.e. waited for work or I/O).
@@ -57,9 +59,9 @@ ticks >"$work/t0"; j0=$(jobs)
 sleep 5
 ticks >"$work/t1"; j1=$(jobs)
 wait "$wrk_pid"
-python3 - "$work" "$(getconf CLK_TCK)" "$j0" "$j1" <<'PY'
+python3 - "$work" "$(getconf CLK_TCK)" "$j0" "$j1" "$(nproc)" <<'PY'
 import re, sys
-work, hz = sys.argv[1], int(sys.argv[2])
+work, hz, cores = sys.argv[1], int(sys.argv[2]), int(sys.argv[5])
 (s0, c0), (s1, c1) = (map(float, a.split()) for a in sys.argv[3:5])
 jobs = s1 - s0
 def load(name):
@@ -70,7 +72,7 @@ parts = [f"rps {float(rps.group(1)):.0f}" if rps else "rps ?",
          f"jobs/s {jobs / 5:.0f}", f"batch {jobs / max(1.0, c1 - c0):.1f}"]
 us = 1e6 / hz / max(1.0, jobs)
 idle = t1.pop("idle")[0] - t0.pop("idle")[0]
-parts.append(f"idle {idle / hz / 5 * 100 / 2:.0f}%")  # of both cores, over the 5 s
+parts.append(f"idle {idle / hz / 5 * 100 / cores:.0f}%")  # over the 5 s
 for name in sorted(t1):
     u0, k0, v0 = t0.get(name, (0, 0, 0))
     u1, k1, v1 = t1[name]
