@@ -45,6 +45,18 @@ void observe_writer(db::writer& w) {
         batch.Observe(static_cast<double>(jobs));
         latency.Observe(seconds);
     });
+    static auto& fsyncs = prometheus::BuildHistogram()
+                              .Name("souk_db_wal_fsync_duration_seconds")
+                              .Help(
+                                  "Each fdatasync of the WAL, by the thread that made it: the "
+                                  "writer while the disk is quick, the sync thread after a slow "
+                                  "one (ADR 0020)")
+                              .Register(metrics::registry());
+    static auto& on_writer = fsyncs.Add({{"thread", "writer"}}, metrics::latency_buckets());
+    static auto& on_sync_thread = fsyncs.Add({{"thread", "sync"}}, metrics::latency_buckets());
+    w.on_sync([](double seconds, bool by_writer) {
+        (by_writer ? on_writer : on_sync_thread).Observe(seconds);
+    });
 }
 
 std::string public_url(const config::settings& s, std::uint16_t http_port,

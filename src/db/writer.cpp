@@ -456,16 +456,12 @@ void writer::settle(ran_batch&& b) {
     }
     // A quick disk leaves little to overlap: the hand-offs to the sync thread and back would
     // cost more than the jobs arriving during this fsync wait for it (ADR 0020).
-    const bool synced = b.wrote;
-    sync_and_answer({&b, 1});
-    if (!synced) return;
-    std::lock_guard lock(mu_);
-    ++stats_.wal_syncs_on_writer;
+    sync_and_answer({&b, 1}, true);
 }
 
-void writer::sync_and_answer(std::span<ran_batch> committed) {
+void writer::sync_and_answer(std::span<ran_batch> committed, bool on_writer) {
     if (std::any_of(committed.begin(), committed.end(), [](const auto& b) { return b.wrote; }))
-        sync_file();
+        sync_file(on_writer);
     answer(committed);
 }
 
@@ -507,14 +503,14 @@ void writer::sync_loop() {
             covered.swap(unsynced_);
             sync_busy_ = true;
         }
-        sync_and_answer(covered);
+        sync_and_answer(covered, false);
         covered.clear();
         std::lock_guard lock(sync_mu_);
         sync_busy_ = false;
     }
 }
 
-void writer::sync_file() {
+void writer::sync_file(bool on_writer) {
     const char* path = opts_.sync_file.c_str();
     auto fail = [&](const char* what) {
         // Whether the unsynced commits reached the disk is unknown, and they are visible to
@@ -546,16 +542,17 @@ void writer::sync_file() {
     const auto started = std::chrono::steady_clock::now();  // a test's before_sync counts
     if (opts_.before_sync) opts_.before_sync();
     if (::fdatasync(sync_fd_) != 0) fail("fdatasync");
-    last_sync_us_.store(std::chrono::duration_cast<std::chrono::microseconds>(
-                            std::chrono::steady_clock::now() - started)
-                            .count(),
+    const auto took = std::chrono::steady_clock::now() - started;
+    last_sync_us_.store(std::chrono::duration_cast<std::chrono::microseconds>(took).count(),
                         std::memory_order_relaxed);
     {
         std::lock_guard lock(mu_);
         syncing_ = false;
         ++stats_.wal_syncs;
+        if (on_writer) ++stats_.wal_syncs_on_writer;
     }
     cv_.notify_all();  // a batch held open for this fsync commits now
+    if (on_sync_) on_sync_(std::chrono::duration<double>(took).count(), on_writer);
 }
 
 }  // namespace souk::db

@@ -3,6 +3,7 @@
 
 import json
 import os
+import re
 import socket
 import unittest
 
@@ -402,6 +403,16 @@ class HttpErrorsBase:
             self.assertIn(metric, text)
         self.assertIn('souk_http_requests_total{route="POST /api/v1/_test/echo",status="2xx"}',
                       text)
+        # Every WAL fsync is counted, under the thread that made it (the writer or the sync
+        # thread, as the disk's speed decided); /ready's probe wrote at least once.
+        fsyncs = {}
+        for line in text.splitlines():
+            m = re.match(r'souk_db_wal_fsync_duration_seconds_count\{thread="(\w+)"\} (\S+)',
+                         line)
+            if m:
+                fsyncs[m.group(1)] = float(m.group(2))
+        self.assertEqual(set(fsyncs), {"writer", "sync"}, text)
+        self.assertGreaterEqual(sum(fsyncs.values()), 1)
         r = self.server.get("/api/v1/openapi.json", secure=secure)
         self.assertEqual(r.status, 200)
         self.assertTrue(r.header("Content-Type").startswith("application/json"))

@@ -175,6 +175,8 @@ class writer {
                                                std::vector<std::string>&& cancelled)>;
     // batch size and commit duration, for metrics
     using batch_observer = std::function<void(std::size_t jobs, double seconds)>;
+    // each fdatasync of the WAL: how long, and whether the writer made it (else the sync thread)
+    using sync_observer = std::function<void(double seconds, bool on_writer)>;
 
     writer(std::unique_ptr<connection> conn, const souk::clock& clk, writer_options opts);
     ~writer();
@@ -185,6 +187,7 @@ class writer {
     // Set once (the bus does, when it starts); batches begun afterwards use it.
     void deliver_only(delivery_filter f);
     void on_batch(batch_observer o) { on_batch_ = std::move(o); }
+    void on_sync(sync_observer o) { on_sync_ = std::move(o); }
 
     // Queues a job; refuses it (completing with 503) when the queue is full or stopped.
     void submit(std::unique_ptr<write_job> job);
@@ -233,16 +236,17 @@ class writer {
     status run_alone(write_job& job, ran_batch& into);
     // Makes the batch durable and answers it: at once, or through the sync thread.
     void settle(ran_batch&& b);
-    void sync_and_answer(std::span<ran_batch> committed);
+    void sync_and_answer(std::span<ran_batch> committed, bool on_writer);
     void answer(std::span<ran_batch> durable);
     void sync_loop();
-    void sync_file();  // fdatasync of opts_.sync_file; a failure ends the process
+    void sync_file(bool on_writer);  // fdatasync of opts_.sync_file; a failure ends the process
 
     std::unique_ptr<connection> conn_;
     const souk::clock& clock_;
     writer_options opts_;
     commit_listener on_commit_;
     batch_observer on_batch_;
+    sync_observer on_sync_;
     delivery_filter wanted_;
     std::atomic<bool> filtering_{false};  // wanted_ is set
     std::atomic<bool> checkpoint_wanted_{false};
