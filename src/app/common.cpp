@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 #include <souk/core/random.hpp>
 #include <souk/log/log.hpp>
 #include <sstream>
@@ -137,6 +138,10 @@ db::database_options database_options(const config::settings& s) {
     o.writer.hold_open_while_syncing = s.hold_batch_while_syncing;
     o.writer.sync_on_writer_below_us = s.sync_on_writer_below_us;
     o.wal_frames_in_one_write = s.wal_frames_in_one_write;
+    if (s.wal_fsync_delay_us > 0)  // each WAL fsync takes this much longer: a slow disk
+        o.writer.before_sync = [delay = std::chrono::microseconds(s.wal_fsync_delay_us)] {
+            std::this_thread::sleep_for(delay);
+        };
     return o;
 }
 

@@ -257,6 +257,10 @@ result<settings> extract(json::object doc, data_dir_use data_dir) {
     const auto delay = get_int(doc.at("testing").get_object(), "bus_delivery_delay_ms");
     if (!within(delay, 0, 10'000) || (delay != 0 && s.env != "test"))
         return config_error("testing.bus_delivery_delay_ms", "must be 0 (0..10000 in test)");
+    s.wal_fsync_delay_us = get_int(doc.at("testing").get_object(), "wal_fsync_delay_us");
+    if (!within(s.wal_fsync_delay_us, 0, 1'000'000) ||
+        (s.wal_fsync_delay_us != 0 && s.env != "test"))
+        return config_error("testing.wal_fsync_delay_us", "must be 0 (0..1000000 in test)");
     // The data directory must exist (made here unless only asked to look) and be writable.
     std::error_code ec;
     switch (data_dir) {

@@ -43,6 +43,7 @@ struct settings {
     bool hold_batch_while_syncing = true;
     int sync_on_writer_below_us = 1000;   // db::writer_options::sync_on_writer_below_us
     bool wal_frames_in_one_write = true;  // db/wal_vfs.hpp
+    int wal_fsync_delay_us = 0;  // testing.wal_fsync_delay_us: a slow disk, simulated (test env)
     bool log_requests = true;
     std::string log_level = "info";
     boost::json::object raw;  // the merged document, for module sections
