@@ -7,11 +7,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 #include <souk/core/random.hpp>
 #include <souk/log/log.hpp>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include "app/cli.hpp"
 
