@@ -296,6 +296,14 @@ if [[ "$RUSH" == 1 ]]; then
     rush_by_status=$(by_status_line rush)
     rush_201=$(json_field "$raw/rush.json" 'd["status"].get("201", 0)')
 fi
+# The WAL fsyncs of everything above (warm-up, closed and open loops, rush), by the thread that
+# made them: the writer while they are quick, the sync thread after a slow one (ADR 0020).
+fsyncs=$(curl -sf "$souk_base/metrics" | awk '
+    match($1, /^souk_db_wal_fsync_duration_seconds_(count|sum)\{thread="[a-z]+"\}$/) {
+        split($1, p, "\""); kind = ($1 ~ /_count/) ? "n" : "s"; v[p[2] kind] = $2 }
+    END { printf "%d on the writer (mean %.2f ms), %d on the sync thread (mean %.2f ms)",
+          v["writern"], v["writern"] ? 1000 * v["writers"] / v["writern"] : 0,
+          v["syncn"], v["syncn"] ? 1000 * v["syncs"] / v["syncn"] : 0 }')
 stop_pid "$souk_pid" souk
 souk_pid=""
 
@@ -334,6 +342,7 @@ say ""
 say "- \`souk check\`: $(tail -1 <<<"$check_out")"
 say "- zones with held + confirmed > capacity: $oversold; zones whose counters differ from their live bookings: $mismatch; bookings rows: $bookings"
 [[ "$RUSH" == 1 ]] && say "- sold-out rush: $rush_201 answers 201 for $RUSH_CAPACITY seats; the zone holds $rush_held"
+say "- WAL fsyncs before the spike: ${fsyncs:-?}"
 say "- load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 printf '%s\n' "${summary[@]}"
