@@ -10,6 +10,7 @@ import concurrent.futures
 import json
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 
@@ -19,8 +20,13 @@ def call(base, method, path, body=None, token=None):
     req.add_header("Content-Type", "application/json")
     if token:
         req.add_header("Authorization", "Bearer " + token)
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.loads(r.read())["data"]
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read())["data"]
+    except urllib.error.HTTPError as e:
+        # The error envelope says why (its code and message); keep it for whoever reads this.
+        e.msg = "%s %s: %s %s" % (method, path, e.msg, e.read().decode(errors="replace")[:500])
+        raise
 
 
 def main():
