@@ -30,14 +30,14 @@ class CpuScheduling(unittest.TestCase):
         self.assertEqual(server.get("/health").status, 200)  # it serves under that policy
         return thread_policies(server.proc.pid)
 
-    def test_batch_puts_every_thread_under_sched_batch(self):
-        policies = self.threads_of({"server.cpu_scheduling": "batch"})
+    def test_every_thread_runs_as_batch_work_by_default(self):
+        policies = self.threads_of()
         for name in ("souk", "souk-writer", "souk-wal-sync", "souk-checkpoint"):
             self.assertIn(name, policies)
         self.assertEqual({p for s in policies.values() for p in s}, {os.SCHED_BATCH}, policies)
 
-    def test_by_default_every_thread_keeps_the_default_policy(self):
-        policies = self.threads_of()
+    def test_normal_keeps_the_default_policy(self):
+        policies = self.threads_of({"server.cpu_scheduling": "normal"})
         self.assertIn("souk-writer", policies)
         self.assertEqual({p for s in policies.values() for p in s}, {os.SCHED_OTHER}, policies)
 

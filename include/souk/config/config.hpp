@@ -18,9 +18,9 @@ struct server_settings {
     std::string http_mode = "serve";  // "serve" or "redirect"
     std::string public_url;           // printed at start and used in links; derived when empty
     int threads = 0;                  // 0: one per core
-    // "normal": the kernel's default policy; "batch": every thread of the server runs under
-    // SCHED_BATCH, so that waking one does not preempt the thread that woke it (ADR 0019).
-    std::string cpu_scheduling = "normal";
+    // "batch": every thread of the server runs under SCHED_BATCH, so that waking one does not
+    // preempt the thread that woke it (docs/decisions/0019); "normal": the default policy.
+    std::string cpu_scheduling = "batch";
     int max_connections = 10000;
     int header_limit_bytes = 16 * 1024;
     int body_limit_bytes = 1 << 20;
