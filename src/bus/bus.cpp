@@ -1,10 +1,10 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 #include <souk/bus/bus.hpp>
+#include <souk/core/poll.hpp>
 #include <souk/db/database.hpp>
 #include <souk/log/log.hpp>
 
@@ -197,15 +197,12 @@ boost::asio::awaitable<std::int64_t> bus::purge(std::int64_t before_ms) {
 }
 
 boost::asio::awaitable<void> bus::drain() {
-    auto ex = co_await boost::asio::this_coro::executor;
     {
         std::lock_guard lock(mu_);
         flush_delivered_locked();
     }
-    for (int i = 0; i < 500 && backlog() > 0; ++i) {
-        boost::asio::steady_timer t(ex, std::chrono::milliseconds(10));
-        co_await t.async_wait(boost::asio::use_awaitable);
-    }
+    co_await poll_until([this] { return backlog() == 0; }, std::chrono::milliseconds(10),
+                        std::chrono::seconds(5));
 }
 
 }  // namespace souk::bus

@@ -2,9 +2,9 @@
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
+#include <souk/core/poll.hpp>
 #include <souk/db/database.hpp>
 #include <souk/log/log.hpp>
 #include <souk/metrics/metrics.hpp>
@@ -58,11 +58,8 @@ void scheduler::stop() {
 }
 
 boost::asio::awaitable<void> scheduler::drain() {
-    auto ex = co_await boost::asio::this_coro::executor;
-    for (int i = 0; i < 500 && firing_.load() > 0; ++i) {
-        boost::asio::steady_timer t(ex, std::chrono::milliseconds(10));
-        co_await t.async_wait(boost::asio::use_awaitable);
-    }
+    co_await poll_until([this] { return firing_.load() == 0; }, std::chrono::milliseconds(10),
+                        std::chrono::seconds(5));
 }
 
 void scheduler::committed(std::vector<db::timer_row>&& added,
