@@ -339,6 +339,8 @@ TEST_CASE("writer: at FULL each job is answered after a WAL fsync begun after it
     CAPTURE(on_writer_below_us);
     db::writer_options o;
     o.sync_on_writer_below_us = on_writer_below_us;
+    std::atomic<std::uint64_t> syncs_started{0};
+    o.before_sync = [&] { ++syncs_started; };
     rig r(o);  // synchronous FULL: the writer commits at NORMAL and syncs the WAL itself
     constexpr int jobs_count = 300;
     std::mutex mu;
@@ -346,16 +348,17 @@ TEST_CASE("writer: at FULL each job is answered after a WAL fsync begun after it
     std::vector<std::future<status>> futures;
     std::atomic<int> answered_before_a_sync{0};
     for (int i = 0; i < jobs_count; ++i) {
-        auto syncs_at_run = std::make_shared<std::uint64_t>(0);
+        auto started_at_run = std::make_shared<std::uint64_t>(0);
         auto job = std::make_unique<fn_job>(
-            [&r, i, syncs_at_run](db::tx& t) {
-                *syncs_at_run = r.writer().stats().wal_syncs;
+            [&syncs_started, i, started_at_run](db::tx& t) {
+                *started_at_run = syncs_started.load();
                 insert_item(t, 10'000 + i);
                 return status{};
             },
-            [&, i, syncs_at_run](const status&) {
-                // An fsync that started before this job ran cannot have covered it.
-                if (r.writer().stats().wal_syncs <= *syncs_at_run) ++answered_before_a_sync;
+            [&, i, started_at_run](const status&) {
+                // Fsyncs end in the order they start: unless more have ended than had started
+                // when this job ran, none begun after it has covered it.
+                if (r.writer().stats().wal_syncs <= *started_at_run) ++answered_before_a_sync;
                 std::lock_guard lock(mu);
                 answered.push_back(i);
             });
