@@ -32,6 +32,12 @@ response fail(const request& req, const error& e) {
     return response::fail(e, req.request_id);
 }
 
+// Set once, before the server serves (find_succeeded_payments_with).
+succeeded_payment_finder& installed_payment_finder() {
+    static succeeded_payment_finder find;
+    return find;
+}
+
 // "Summer Jazz Night!" -> "summer-jazz-night"
 std::string slugify(std::string_view title) {
     std::string out;
@@ -1059,6 +1065,14 @@ class booking_module final : public module {
     }
 
     awaitable<result<std::string>> confirm_on_shard(shard& s, booking_row b) {
+        std::string payment_id;
+        if (b.amount > 0 && s.find(b.id)) {
+            // Paid while `payment.succeeded` is still on its way to us: confirmed now. The read
+            // lets the shard run other work; the checks below see the hold as it is after it.
+            auto paid = co_await succeeded_payment(b.id);
+            if (!paid.ok()) co_return paid.err();
+            payment_id = paid->value_or("");
+        }
         const auto* h = s.find(b.id);
         if (!h) {
             // Not live in memory: the database has the final word, once an expiry or cancel that
@@ -1078,11 +1092,20 @@ class booking_module final : public module {
             co_await expire_hold(s, b.id);
             co_return error{410, "RESERVATION_EXPIRED", "the hold expired; reserve again"};
         }
-        if (b.amount > 0)
+        if (b.amount > 0 && payment_id.empty())
             co_return error::conflict("PAYMENT_REQUIRED", "pay for this booking to confirm it");
-        auto posted = co_await post_and_confirm(s, b, "");
+        auto posted = co_await post_and_confirm(s, b, payment_id);
         if (!posted.ok()) co_return posted.err();
         co_return std::string("confirmed");
+    }
+
+    awaitable<result<std::optional<std::string>>> succeeded_payment(std::string booking_id) {
+        co_return co_await ctx_.db.read<std::optional<std::string>>(
+            [id = std::move(booking_id)](db::connection& c) -> result<std::optional<std::string>> {
+                const auto& find = installed_payment_finder();
+                if (!find) return std::optional<std::string>();
+                return find(c, id);
+            });
     }
 
     // Posts the held seats and writes the confirmation with its ticket; undone in memory when
@@ -1790,6 +1813,10 @@ class booking_module final : public module {
 
 std::unique_ptr<module> make_module(context& ctx) {
     return std::make_unique<booking_module>(ctx);
+}
+
+void find_succeeded_payments_with(succeeded_payment_finder f) {
+    installed_payment_finder() = std::move(f);
 }
 
 std::optional<payable_booking> find_payable(db::connection& c, std::string_view booking_id) {

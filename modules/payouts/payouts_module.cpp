@@ -1128,6 +1128,16 @@ class payouts_module final : public module {
 }  // namespace
 
 std::unique_ptr<module> make_module(context& ctx) {
+    booking::find_succeeded_payments_with(
+        [](db::connection& c, std::string_view booking_id) -> std::optional<std::string> {
+            auto& st = c.prepare(
+                "SELECT id FROM payments WHERE booking_id = ? AND status = 'succeeded' LIMIT 1");
+            st.bind(1, booking_id);
+            std::optional<std::string> id;
+            if (st.step()) id = st.text(0);
+            st.reset();
+            return id;
+        });
     return std::make_unique<payouts_module>(ctx);
 }
 

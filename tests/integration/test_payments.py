@@ -487,5 +487,38 @@ class LatePaymentTest(MoneyCase):
         self.assertError(ps.start_payment(buyer, booking["id"]), 410, "RESERVATION_EXPIRED")
 
 
+class ConfirmBeforeTheEventTest(MoneyCase):
+    """API.md: confirm answers 200 for a succeeded payment. Payments tells booking through the bus;
+    with its deliveries slowed, a buyer who confirms right after paying is ahead of the event."""
+    server_extra = {"testing.bus_delivery_delay_ms": "3000"}
+
+    def test_confirm_after_paying_but_before_the_event_arrives(self):
+        buyer = self.member()
+        ev = bs.make_event(self.org, zones=(("Floor", 1800, 5),))
+        show_id, zone_id = bs.first_zone(ev)
+        booking = buyer.reserve(show_id, zone_id, 1).json()["data"]
+        confirm = "/bookings/%s/confirm" % booking["id"]
+        self.assertError(buyer.post(confirm, {}), 409, "PAYMENT_REQUIRED")
+        payment = ps.start_payment(buyer, booking["id"]).json()["data"]
+        self.assertEqual(ps.pay(self.server, payment["checkout_url"], ps.CARD_OK).status, 303)
+        ps.wait_status(lambda: buyer.get("/payments/" + payment["id"]), "succeeded",
+                       what="payment")
+        early = buyer.booking(booking["id"]).json()["data"]["status"]
+        r = buyer.post(confirm, {})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["data"]["status"], "confirmed")
+        self.assertEqual(early, "reserved", "the event was not slowed enough to test anything")
+        self.assertEqual(bs.available(self.server, show_id, zone_id), 4)
+        # The event, when it comes, finds the booking confirmed: one confirmation, with the
+        # payment, and the saga runs to its end.
+        wait_until(lambda: self.saga(payment["id"])[0] == "completed", 20, what="saga completed")
+        confirmed = bs.query(self.server.data_dir,
+                             "SELECT json_extract(payload, '$.payment_id') FROM outbox WHERE "
+                             "type = 'booking.confirmed' AND "
+                             "json_extract(payload, '$.booking_id') = ?", (booking["id"],))
+        self.assertEqual(confirmed, [(payment["id"],)])
+        self.assertEqual(buyer.post(confirm, {}).status, 200)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -1,6 +1,7 @@
 #pragma once
 // The booking module's public face: the module factory, demo data, and the invariant check
 // used by `souk check`.
+#include <functional>
 #include <memory>
 #include <optional>
 #include <souk/config/config.hpp>
@@ -20,6 +21,14 @@ struct payable_booking {
     std::int64_t amount = 0, expires_ms = 0, show_ends_ms = 0;
 };
 std::optional<payable_booking> find_payable(db::connection& c, std::string_view booking_id);
+
+// Payments' word on a booking: the id of a succeeded payment for it, if any. A confirm asks it
+// when a paid booking is still held (`payment.succeeded` has not reached booking yet). The
+// payouts module, which depends on booking, installs it when it is made; without it such a
+// confirm answers 409 PAYMENT_REQUIRED.
+using succeeded_payment_finder =
+    std::function<std::optional<std::string>(db::connection&, std::string_view booking_id)>;
+void find_succeeded_payments_with(succeeded_payment_finder f);
 
 // Idempotent demo data: published events with shows, zones and prices (one in queue mode,
 // one whose sale has not opened yet), owned by organizer_id. Returns how many were created.
