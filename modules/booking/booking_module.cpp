@@ -880,11 +880,12 @@ class booking_module final : public module {
             co_return fail(req, error::not_found("no such zone in this show"));
         const auto now = ctx_.clock.now_ms();
         if (now < show->sale_starts_ms)
-            co_return fail(
+            co_return co_await refuse(
                 req, error::conflict("SALE_NOT_OPEN",
                                      "sales open at " + format_rfc3339_ms(show->sale_starts_ms)));
         if (show->queue_enabled && !queue_pass_ok(req, *show))
-            co_return fail(req, error{403, "QUEUE_PASS_REQUIRED", "join the waiting room first"});
+            co_return co_await refuse(
+                req, error{403, "QUEUE_PASS_REQUIRED", "join the waiting room first"});
 
         booking_row b;
         b.id = new_id("bkg");
@@ -922,24 +923,7 @@ class booking_module final : public module {
                 outcome = error::unavailable("could not save the reservation; try again");
         }
         if (!outcome.ok()) {
-            // A retry of a request that took effect can be refused from memory (its own seats
-            // sold the zone out, or count against the caller's limit): its stored answer wins.
-            // Only keys that may have a stored answer are looked up: a sold-out rush of fresh
-            // requests is answered from memory alone.
-            if (!held && outcome.err().status == 409 && step.maybe_stored) {
-                auto stored = co_await ctx_.db.read<std::optional<http::stored_response>>(
-                    [ticket, now, pending = owners_.pending_ids(ticket.caller, ticket.key)](
-                        db::connection& c) -> result<std::optional<http::stored_response>> {
-                        return reserve_lookup(c, ticket, pending, now);
-                    });
-                if (stored.ok() && *stored) {
-                    req.idempotency->recorded = true;
-                    co_return http::idempotency_replay(**stored, ticket, req.request_id);
-                }
-            }
-            // A refusal took no effect: nothing to remember (no write per sold-out answer); a
-            // retry with this key is evaluated afresh (docs/decisions/0004).
-            if (outcome.err().status == 409) req.idempotency->recorded = true;
+            if (!held && outcome.err().status == 409) co_return co_await refuse(req, outcome.err());
             co_return fail(req, outcome.err());
         }
         req.idempotency->recorded = true;
@@ -952,6 +936,31 @@ class booking_module final : public module {
                                      std::move(outcome->body));
         if (outcome->replayed) res.set_header("Idempotent-Replayed", "true");
         co_return res;
+    }
+
+    // A refusal before any seat is taken (sold out, over the limit, sale not open, no queue
+    // pass). A retry of a request that took effect can meet one (its own seats sold the zone
+    // out or count against the caller's limit; its pass has run out since): its stored answer
+    // wins. Only keys that may have one are looked up: a sold-out rush of fresh requests is
+    // answered from memory alone. The refusal took no effect and is not remembered (no write per
+    // sold-out answer): a retry with this key is evaluated afresh (docs/decisions/0004) — once
+    // the sale opens, or with a pass.
+    awaitable<response> refuse(request& req, const error& e) {
+        const http::idempotency_ticket& ticket = *req.idempotency;
+        if (reserve_keys_.may_have(ticket)) {
+            auto stored = co_await ctx_.db.read<std::optional<http::stored_response>>(
+                [ticket, now = ctx_.clock.now_ms(),
+                 pending = owners_.pending_ids(ticket.caller, ticket.key)](
+                    db::connection& c) -> result<std::optional<http::stored_response>> {
+                    return reserve_lookup(c, ticket, pending, now);
+                });
+            if (stored.ok() && *stored) {
+                req.idempotency->recorded = true;
+                co_return http::idempotency_replay(**stored, ticket, req.request_id);
+            }
+        }
+        req.idempotency->recorded = true;
+        co_return fail(req, e);
     }
 
     // A reservation's step on its shard, in reserve_once's frame: what it reads, and what it

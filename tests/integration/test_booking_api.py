@@ -218,13 +218,18 @@ class BookingApiTest(ServerTestCase):
     # -- reserve: refusals -----------------------------------------------------------------
 
     def test_sale_not_open(self):
+        """Refused before the sale opens; a retry under the same Idempotency-Key (a client
+        hammering the button) is judged afresh, not answered with the stored refusal."""
         ev = make_event(self.org, sale_starts_at="2034-01-01T00:00:00Z")
         show_id, zone_id = first_zone(ev)
-        self.assertStatus(self.alice.reserve(show_id, zone_id, 1), 409, "SALE_NOT_OPEN")
+        key = unique("early")
+        self.assertStatus(self.alice.reserve(show_id, zone_id, 1, key=key), 409, "SALE_NOT_OPEN")
         self.assertEqual(available(self.server, show_id, zone_id), 100)
         # Moving the sale start into the past opens it at once.
         self.assertStatus(self.org.put("/events/" + ev["event"]["id"], {"sale_starts_at": PAST}), 200)
-        self.assertStatus(self.alice.reserve(show_id, zone_id, 1), 201)
+        r = self.alice.reserve(show_id, zone_id, 1, key=key)
+        self.assertStatus(r, 201)
+        self.assertIsNone(r.header("Idempotent-Replayed"), r)
         self.assertEqual(available(self.server, show_id, zone_id), 99)
 
     def test_insufficient_stock(self):
