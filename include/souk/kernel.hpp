@@ -51,6 +51,11 @@ class module {
     virtual std::string_view name() const = 0;
     virtual boost::asio::awaitable<void> ready() { co_return; }
     virtual void stop() {}
+    // What the running module keeps in memory against what it has stored, once ready: one line
+    // per difference, none when they agree (`souk check` asks a running server; control.hpp).
+    virtual boost::asio::awaitable<std::vector<std::string>> check_live() {
+        co_return std::vector<std::string>{};
+    }
 };
 
 }  // namespace souk

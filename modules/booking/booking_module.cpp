@@ -1,10 +1,12 @@
 // The booking module: events, shows and zones (organizer CRUD), and reservations on the
 // inventory engine — reserve, confirm, cancel, expire — per API.md "Booking".
+#include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+
 #include <boost/json.hpp>
 #include <souk/booking/booking.hpp>
 #include <souk/core/assert.hpp>
@@ -250,12 +252,54 @@ std::optional<booking_row> find_booking(db::connection& c, std::string_view id) 
     return out;
 }
 
+// One pointer for tx::add_to_row and tx::added_to_row.
+constexpr const char* zone_seats_sql =
+    "UPDATE zones SET held = held + ?, confirmed = confirmed + ? WHERE id = ?";
+
 // Seat counters move in the same transaction as the booking that moves them.
 void move_seats(db::tx& t, const std::string& zone_id, std::int64_t held_delta,
                 std::int64_t confirmed_delta) {
     // Summed over the batch: in a rush every job of it moves the same zone's seats.
-    t.add_to_row("UPDATE zones SET held = held + ?, confirmed = confirmed + ? WHERE id = ?",
-                 zone_id, held_delta, confirmed_delta);
+    t.add_to_row(zone_seats_sql, zone_id, held_delta, confirmed_delta);
+}
+
+// A zone's seats as memory counts them.
+struct zone_seats {
+    std::int64_t capacity = 0, held = 0, confirmed = 0;
+};
+
+// Memory's counters against the zones rows as the writer's batch leaves them; the zones of
+// other shards (`mine` false) are not compared.
+std::vector<std::string> compare_seats(db::tx& t,
+                                       const std::unordered_map<std::string, zone_seats>& memory,
+                                       const std::function<bool(std::string_view)>& mine) {
+    std::vector<std::string> problems;
+    std::size_t compared = 0;
+    auto& st = t.prepare("SELECT id, event_id, capacity, held, confirmed FROM zones");
+    while (st.step()) {
+        if (!mine(st.text_view(1))) continue;
+        const auto id = st.text(0);
+        const auto [held, confirmed] = t.added_to_row(zone_seats_sql, id);
+        const zone_seats stored{st.int64(2), st.int64(3) + held, st.int64(4) + confirmed};
+        const auto m = memory.find(id);
+        if (m == memory.end()) {
+            problems.push_back("zone " + id + ": in SQLite, not in memory");
+            continue;
+        }
+        ++compared;
+        const auto& mem = m->second;
+        if (mem.capacity != stored.capacity || mem.held != stored.held ||
+            mem.confirmed != stored.confirmed)
+            problems.push_back(
+                fmt::format("zone {}: memory has capacity {} held {} confirmed {}, SQLite {} {} {}",
+                            id, mem.capacity, mem.held, mem.confirmed, stored.capacity, stored.held,
+                            stored.confirmed));
+    }
+    st.reset();
+    if (compared != memory.size())
+        problems.push_back(
+            fmt::format("{} zone(s) in memory, not in SQLite", memory.size() - compared));
+    return problems;
 }
 
 boost::json::object event_payload(const booking_row& b) {
@@ -350,6 +394,45 @@ class booking_module final : public module {
         co_await recover_owner_index();
         asio::co_spawn(release_timer_.get_executor(), release_loop(), asio::detached);
         asio::co_spawn(owners_timer_.get_executor(), owners_loop(), asio::detached);
+    }
+
+    // Memory against SQLite, shard by shard: the shard's counters are read on its strand and, in
+    // the same step, a job goes to the FIFO writer to read the zones there — after every write
+    // the shard queued before, before any it queues after, with what the batch has added so far.
+    // A write that fails is undone in memory after its job ran, and a zone is written before it
+    // is put in memory: a difference counts only when it is still there a little later.
+    awaitable<std::vector<std::string>> check_live() override {
+        std::vector<std::string> problems;
+        for (int round = 0; round < 3; ++round) {
+            if (round > 0) {
+                asio::steady_timer pause(co_await asio::this_coro::executor,
+                                         std::chrono::milliseconds(200));
+                co_await pause.async_wait(asio::use_awaitable);
+            }
+            problems.clear();
+            for (std::size_t i = 0; i < ctx_.inventory.shard_count(); ++i) {
+                auto found = co_await inventory::engine::run_on(
+                    ctx_.inventory.at(i), [this](shard& s) { return compare_shard(s); });
+                problems.insert(problems.end(), found.begin(), found.end());
+            }
+            if (problems.empty()) break;
+        }
+        co_return problems;
+    }
+
+    awaitable<std::vector<std::string>> compare_shard(shard& s) {
+        std::unordered_map<std::string, zone_seats> memory;
+        s.for_each_resource([&](const std::string& id, const inventory::resource_state& r) {
+            memory.emplace(id, zone_seats{r.capacity, r.held, r.confirmed});
+        });
+        auto r = co_await ctx_.db.writer().write<std::vector<std::string>>(
+            [this, &s, memory = std::move(memory)](db::tx& t) -> result<std::vector<std::string>> {
+                return compare_seats(t, memory, [this, &s](std::string_view event_id) {
+                    return &ctx_.inventory.for_partition(event_id) == &s;
+                });
+            });
+        if (!r.ok()) co_return std::vector<std::string>{"cannot compare: " + r.err().message};
+        co_return std::move(*r);
     }
 
     // After the io threads have stopped, before the writer does.

@@ -11,6 +11,7 @@
 #include <souk/identity/identity.hpp>
 #include <souk/payouts/payouts.hpp>
 
+#include "app/control.hpp"
 #include "app/runtime.hpp"
 
 namespace souk::app {
@@ -200,10 +201,45 @@ int cmd_routes(const args& a) {
     return exit_ok;
 }
 
+namespace {
+
+// The running server's memory against its database; how many problems (an unanswered question
+// counts as one: the check could not be made).
+int check_live_server(const config::settings& s) {
+    if (const int lock = lock_data_dir(s); lock >= 0) {
+        ::close(lock);
+        std::puts("live state: no server running");
+        return 0;
+    }
+    std::string error;
+    const auto answer =
+        ask_control_socket(control_socket_path(s), "check", std::chrono::seconds(60), error);
+    if (!answer) {
+        std::printf("live state: cannot ask the running server: %s\n", error.c_str());
+        return 1;
+    }
+    boost::system::error_code ec;
+    const auto doc = boost::json::parse(*answer, ec);
+    const auto* problems =
+        !ec && doc.is_object() ? doc.as_object().if_contains("problems") : nullptr;
+    if (!problems || !problems->is_array()) {
+        std::printf("live state: the server answered %s\n", answer->c_str());
+        return 1;
+    }
+    for (const auto& p : problems->as_array())
+        std::printf("live: %s\n", p.is_string() ? p.get_string().c_str() : "?");
+    std::printf("live state (memory against the database): %zu problem(s)\n",
+                problems->as_array().size());
+    return static_cast<int>(problems->as_array().size());
+}
+
+}  // namespace
+
 int cmd_check(const args& a) {
     if (help(a,
              "usage: souk check\nVerifies the database: SQLite integrity and the kernel's "
-             "invariants. Exit 1 on any violation."))
+             "invariants; and while a server runs on the data directory, what it keeps in memory "
+             "against the database (asked through data_dir/souk.ctl). Exit 1 on any violation."))
         return exit_ok;
     auto s = load_settings(a, config::data_dir_use::require);
     if (!s) return exit_usage;
@@ -213,6 +249,8 @@ int cmd_check(const args& a) {
         return exit_failure;
     }
     db::connection c(path, db::open_mode::read_only);
+    // One snapshot for every check below, though a server may be writing.
+    c.exec("BEGIN");
     int problems = 0;
     const auto ic = integrity(c);
     std::printf("integrity_check: %s\n", ic.c_str());
@@ -234,6 +272,8 @@ int cmd_check(const args& a) {
         std::printf("money: %s\n", p.c_str());
     std::printf("money: %zu problem(s)\n", money.size());
     problems += static_cast<int>(money.size());
+    c.exec("COMMIT");
+    problems += check_live_server(*s);
     std::puts(problems == 0 ? "check: ok" : "check: FAILED");
     return problems == 0 ? exit_ok : exit_failure;
 }

@@ -14,6 +14,7 @@
 #include <souk/booking/booking.hpp>
 #include <souk/identity/identity.hpp>
 
+#include "app/control.hpp"
 #include "app/runtime.hpp"
 
 namespace souk::app {
@@ -171,6 +172,8 @@ int runtime::serve() {
     public_url_ = public_url(cfg_, srv.http_port(), srv.https_port());
     bus_->start();
     scheduler_->start();
+    control_socket control(*ios_.front(), control_socket_path(cfg_), modules_, ops_->ready);
+    control.start();
 
     // Request log lines are block-buffered for speed; flush them at least once a second.
     asio::steady_timer log_flush(*ios_.front());
@@ -213,6 +216,7 @@ int runtime::serve() {
                     t.expires_after(std::chrono::milliseconds(10));
                     co_await t.async_wait(asio::use_awaitable);
                 }
+                control.stop();
                 co_await bus_->drain();
                 scheduler_->stop();
                 co_await scheduler_->drain();

@@ -103,6 +103,13 @@ void tx::add_to_row(const char* update_sql, std::string_view key, std::int64_t a
     job_additions_.push_back({static_cast<std::size_t>(row - additions_.begin()), a, b});
 }
 
+std::pair<std::int64_t, std::int64_t> tx::added_to_row(const char* update_sql,
+                                                       std::string_view key) const {
+    for (const auto& r : additions_)
+        if (r.sql == update_sql && r.key == key) return {r.a, r.b};
+    return {0, 0};
+}
+
 void tx::write_additions() {
     // Taken first: if a statement throws, the batch is rolled back and nothing is left pending.
     const auto rows = std::exchange(additions_, {});

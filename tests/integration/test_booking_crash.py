@@ -5,14 +5,16 @@ each restart every acknowledged (201) reservation is in SQLite and still held, t
 import http.client
 import os
 import random
+import sqlite3
 import threading
 import time
 import unittest
 
-from booking_support import (available, booking_server, db_zone, event_with_members, query,
-                             souk_check, start, unique)
+from booking_support import (available, booking_server, db_path, db_zone, event_with_members,
+                             query, souk_check, start, unique)
 from harness import wait_until
 
+LIVE_CLEAN = "live state (memory against the database): 0 problem(s)"
 ROUNDS = 3
 THREADS = 4
 CAPACITY = 1_000_000
@@ -65,6 +67,11 @@ class CrashDuringReservationsTest(unittest.TestCase):
             threads, stop, acked, others = self.load(members, show_id, zone_id, rnd)
             # Let some reservations through, then kill at a random moment of the load.
             wait_until(lambda: len(acked) >= 5, 30, what="the first acknowledged reservations")
+            if round_ == 0:
+                # Under load, the running server's memory agrees with its database.
+                code, out = souk_check(self.server.data_dir)
+                self.assertEqual(code, 0, out)
+                self.assertIn(LIVE_CLEAN, out)
             time.sleep(rnd.uniform(0.05, 1.5))
             self.server.kill()
             stop.set()
@@ -88,6 +95,9 @@ class CrashDuringReservationsTest(unittest.TestCase):
             self.assertEqual(lost, [], "round %d: acknowledged reservations lost" % round_)
             not_held = {b: rows[b] for b in all_acked if rows[b] != "reserved"}
             self.assertEqual(not_held, {}, "round %d" % round_)
+            code, out = souk_check(self.server.data_dir)  # the rebuilt memory, too
+            self.assertEqual(code, 0, "round %d, restarted:\n%s" % (round_, out))
+            self.assertIn(LIVE_CLEAN, out)
             qty = dict(query(self.server.data_dir,
                              "SELECT id, quantity FROM bookings WHERE zone_id = ?", (zone_id,)))
             self.assertEqual({b: qty[b] for b in all_acked}, all_acked)
@@ -112,6 +122,35 @@ class CrashDuringReservationsTest(unittest.TestCase):
         code, out = souk_check(self.server.data_dir)
         self.assertEqual(code, 0, out)
         self.assertIn("check: ok", out)
+
+
+class LiveCheckTest(unittest.TestCase):
+    """`souk check` compares a running server's memory with its database through the control
+    socket; a database changed behind the server's back is caught though it is consistent in
+    itself."""
+
+    def test_memory_and_database_disagree(self):
+        server = booking_server(hold_seconds=600)
+        self.addCleanup(server.cleanup)
+        show_id, zone_id, (dan,) = event_with_members(server, ("Floor", 0, 100))
+        self.assertEqual(dan.reserve(show_id, zone_id, 3).status, 201)
+        code, out = souk_check(server.data_dir)
+        self.assertEqual(code, 0, out)
+        self.assertIn(LIVE_CLEAN, out)
+        with sqlite3.connect(db_path(server.data_dir), timeout=10) as c:
+            c.execute("UPDATE zones SET capacity = capacity + 5 WHERE id = ?", (zone_id,))
+        code, out = souk_check(server.data_dir)
+        self.assertEqual(code, 1, out)
+        self.assertIn("booking seats: 0 problem(s)", out)  # SQLite agrees with itself
+        self.assertIn("live: booking: zone %s: memory has capacity 100 held 3 confirmed 0, "
+                      "SQLite 105 3 0" % zone_id, out)
+        self.assertIn("check: FAILED", out)
+        server.stop()
+        code, out = souk_check(server.data_dir)
+        self.assertEqual(code, 0, out)
+        self.assertIn("live state: no server running", out)
+        self.assertNotIn(os.path.join(server.data_dir, "souk.ctl"),
+                         [os.path.join(server.data_dir, f) for f in os.listdir(server.data_dir)])
 
 
 class ReplayAfterRestartTest(unittest.TestCase):

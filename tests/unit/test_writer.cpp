@@ -812,6 +812,21 @@ TEST_CASE("writer: additions to a row are summed over the batch and written once
     CHECK(value("a", "y") == 5);
     CHECK(r.count("SELECT n FROM updates") == 2);
 
+    // A job later in the batch sees what the batch has added so far and not written yet.
+    std::vector<std::pair<std::int64_t, std::int64_t>> seen;
+    auto sees = [&](const char* id) {
+        return [&seen, id](db::tx& t) -> status {
+            seen.push_back(t.added_to_row(add_sql, id));
+            return {};
+        };
+    };
+    out = run_as_one_batch(
+        r.writer(), {sees("x"), adds("x", 2, 1), sees("x"), adds("x", 3, 0), sees("x"), sees("y")});
+    const std::vector<std::pair<std::int64_t, std::int64_t>> expected{
+        {0, 0}, {2, 1}, {5, 1}, {0, 0}};
+    CHECK(seen == expected);
+    CHECK(value("a", "x") == 9);
+
     // A job that fails after adding takes its additions back, both when the batch runs again in
     // savepoints (the first failure) and in a savepoint; a net zero writes nothing.
     out = run_as_one_batch(r.writer(), {adds("x", 1, 0),
@@ -829,9 +844,9 @@ TEST_CASE("writer: additions to a row are summed over the batch and written once
     REQUIRE(out.size() == 6);
     CHECK_FALSE(out[1].ok());
     CHECK_FALSE(out[3].ok());
-    CHECK(value("a", "x") == 6);
+    CHECK(value("a", "x") == 11);
     CHECK(value("a", "y") == 5);
-    CHECK(r.count("SELECT n FROM updates") == 3);
+    CHECK(r.count("SELECT n FROM updates") == 4);
 
     // The table's constraints judge the sums at COMMIT: when they fail, the jobs run again one by
     // one and only the one that breaks the constraint fails.
@@ -842,7 +857,7 @@ TEST_CASE("writer: additions to a row are summed over the batch and written once
     REQUIRE_FALSE(out[1].ok());
     CHECK(out[1].err().status == 500);
     CHECK(out[2].ok());
-    CHECK(value("b", "x") == 7);
+    CHECK(value("b", "x") == 8);
     CHECK(value("a", "y") == 6);
     CHECK(r.writer().stats().failed_commits == before.failed_commits + 1);
 }

@@ -30,6 +30,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace souk::db {
@@ -87,6 +88,10 @@ class tx {
     // job. Within the batch the row reads as it was (no job reads it back); constraints are
     // checked on the sums. `update_sql` must outlive the batch (a literal).
     void add_to_row(const char* update_sql, std::string_view key, std::int64_t a, std::int64_t b);
+    // What the batch has added to that row so far and not written yet: a job that reads the row
+    // and wants it as the batch leaves it adds this (the same update_sql pointer, and key).
+    std::pair<std::int64_t, std::int64_t> added_to_row(const char* update_sql,
+                                                       std::string_view key) const;
 
     // Writer internals: per job bookkeeping.
     void begin_job();
