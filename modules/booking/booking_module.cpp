@@ -1602,7 +1602,7 @@ class booking_module final : public module {
                 req, error::conflict("INVALID_STATE", "only confirmed bookings have tickets"));
         const std::string code = sign_ticket(ctx_.secrets.ticket_key, b->id);
         const std::string svg = qr_svg(code);
-        if (req.header("Accept").find("image/svg+xml") != std::string_view::npos) {
+        if (req.prefers("image/svg+xml", "application/json")) {
             response r = response::raw(200, "image/svg+xml", svg);
             r.set_header("Cache-Control", "private, no-store");
             co_return r;

@@ -300,7 +300,18 @@ int cmd_demo(const args& a) {
     }
     auto s = load_settings(a);
     if (!s) return exit_usage;
+    // A running server would not see the new events in its memory (they would be listed but not
+    // bookable until it restarts): refused, as restore is.
+    const int lock = lock_data_dir(*s);
+    if (lock < 0) {
+        std::fprintf(stderr,
+                     "souk demo: a server is running on %s; stop it first, or start it with "
+                     "`souk serve --demo`\n",
+                     s->data_dir.c_str());
+        return exit_failure;
+    }
     seed_demo(*s, stdout);
+    ::close(lock);
     return exit_ok;
 }
 

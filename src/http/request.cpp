@@ -61,6 +61,66 @@ std::string_view request::header(std::string_view name) const {
     return find_header(headers, name);
 }
 
+namespace {
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+        s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+        s.remove_suffix(1);
+    return s;
+}
+
+// How the Accept header rates a media type: the quality of the most specific range that matches
+// it (2: the type itself, 1: type/*, 0: */*; -1 with q 0: none does).
+struct rating {
+    double q = 0;
+    int specificity = -1;
+};
+
+rating rate(std::string_view accept, std::string_view media_type) {
+    const auto slash = media_type.find('/');
+    const auto kind = media_type.substr(0, slash);
+    rating best;
+    while (!accept.empty()) {
+        const auto comma = accept.find(',');
+        auto item = accept.substr(0, comma);
+        accept = comma == std::string_view::npos ? std::string_view() : accept.substr(comma + 1);
+        const auto semi = item.find(';');
+        const auto range = trim(item.substr(0, semi));
+        int specificity = -1;
+        if (iequals(range, media_type))
+            specificity = 2;
+        else if (range.size() == kind.size() + 2 && iequals(range.substr(0, kind.size()), kind) &&
+                 range.substr(kind.size()) == "/*")
+            specificity = 1;
+        else if (range == "*/*")
+            specificity = 0;
+        if (specificity <= best.specificity) continue;
+        double q = 1;
+        for (auto params = semi == std::string_view::npos ? std::string_view() : item.substr(semi);
+             !params.empty();) {
+            params.remove_prefix(1);  // the ';'
+            const auto next = params.find(';');
+            const auto p = trim(params.substr(0, next));
+            params = next == std::string_view::npos ? std::string_view() : params.substr(next);
+            if (p.size() > 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=')
+                q = std::clamp(std::strtod(std::string(p.substr(2)).c_str(), nullptr), 0.0, 1.0);
+        }
+        best = {q, specificity};
+    }
+    return best;
+}
+
+}  // namespace
+
+bool request::prefers(std::string_view media_type, std::string_view fallback) const {
+    const auto accept = header("Accept");
+    if (accept.empty()) return false;
+    const rating a = rate(accept, media_type), b = rate(accept, fallback);
+    return a.q > 0 && (a.q > b.q || (a.q == b.q && a.specificity > b.specificity));
+}
+
 std::string_view request::param(std::string_view name) const {
     for (const auto& [k, v] : params)
         if (k == name) return v;

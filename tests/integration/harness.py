@@ -94,12 +94,13 @@ def run_cli(*args, env=None, timeout=60, data_dir=None, check_sanitizer=True):
 class Server:
     """One `souk serve --env test` process."""
 
-    def __init__(self, data_dir=None, sets=None, env=None, https=True):
+    def __init__(self, data_dir=None, sets=None, env=None, https=True, args=()):
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="souk-it-")
         self.sets = dict(sets or {})
         self.env = env
         self.https = https
+        self.args = list(args)  # more of `souk serve`'s options, e.g. ["--demo"]
         self.proc = None
         self.http_port = None
         self.https_port = None
@@ -116,6 +117,7 @@ class Server:
         cmd = [souk_bin(), "serve", "--env", "test"]
         for k, v in sets.items():
             cmd += ["--set", "%s=%s" % (k, v)]
+        cmd += self.args
         self.stdout_lines = []
         self._stderr_chunks = []
         self._listening.clear()

@@ -259,3 +259,25 @@ TEST_CASE("router: a middleware may answer without calling the rest of the chain
     CHECK(run(m.m.route->chain, m.req).status == 200);
     CHECK(handler_ran);
 }
+
+TEST_CASE("request: prefers weighs the Accept header's qualities and precision", "[request]") {
+    auto prefers_svg = [](std::string_view accept) {
+        http::request req;
+        if (!accept.empty()) req.headers.emplace_back("Accept", std::string(accept));
+        return req.prefers("image/svg+xml", "application/json");
+    };
+    CHECK(prefers_svg("image/svg+xml"));
+    CHECK(prefers_svg("IMAGE/SVG+XML"));
+    CHECK(prefers_svg("image/*"));
+    CHECK(prefers_svg("image/svg+xml, */*;q=0.8"));
+    CHECK(prefers_svg("application/json;q=0.5, image/svg+xml"));
+    CHECK(prefers_svg("image/svg+xml, */*"));  // named beats a wildcard at the same quality
+    CHECK_FALSE(prefers_svg(""));
+    CHECK_FALSE(prefers_svg("*/*"));
+    CHECK_FALSE(prefers_svg("application/json"));
+    CHECK_FALSE(prefers_svg("application/json, image/svg+xml;q=0"));
+    CHECK_FALSE(prefers_svg("image/svg+xml;q=0, */*"));
+    CHECK_FALSE(prefers_svg("image/svg+xml;q=0.4, application/json;q=0.5"));
+    CHECK_FALSE(prefers_svg("image/svg+xml, application/json"));  // a tie keeps the fallback
+    CHECK_FALSE(prefers_svg("text/html, image/svg+xml ; q=0 , */*;q=0.1"));
+}

@@ -70,6 +70,10 @@ struct request {
 
     // Case-insensitive header lookup; empty when absent.
     std::string_view header(std::string_view name) const;
+    // Content negotiation (RFC 9110 12.5.1): whether the Accept header ranks media_type above
+    // `fallback` — a higher quality, or the same one named more precisely (image/svg+xml over
+    // */*). A type it marks q=0 is never preferred; without an Accept header, nothing is.
+    bool prefers(std::string_view media_type, std::string_view fallback) const;
     // Path parameter by name; empty when absent.
     std::string_view param(std::string_view name) const;
     // Decoded query parameter; nullopt when absent.
