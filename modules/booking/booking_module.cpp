@@ -1388,21 +1388,29 @@ class booking_module final : public module {
     awaitable<void> expire_hold(shard& s, std::string id) {
         const auto was = s.expire(id);
         if (!was) co_return;
-        auto w = co_await ctx_.db.writer().write<bool>([h = *was](db::tx& t) -> result<bool> {
-            t.prepare(
-                 "UPDATE bookings SET status = 'expired', updated_ms = ? WHERE id = ? AND status = "
-                 "'reserved'")
-                .bind_all(t.now_ms(), h.id)
-                .run();
-            if (t.conn().changes() != 1) return true;  // already settled by a racing write
-            move_seats(t, h.resource, -h.quantity, 0);
-            t.publish("booking.expired", {{"booking_id", h.id},
-                                          {"user_id", h.owner},
-                                          {"event_id", h.group},
-                                          {"zone_id", h.resource},
-                                          {"quantity", h.quantity}});
-            return true;
-        });
+        // The payload names what booking.created named (zones never move between shows, and
+        // their prices do not change).
+        boost::json::object payload{{"booking_id", was->id},
+                                    {"user_id", was->owner},
+                                    {"event_id", was->group},
+                                    {"zone_id", was->resource},
+                                    {"quantity", was->quantity}};
+        if (const auto z = catalog_.zone(was->resource)) {
+            payload["show_id"] = z->show_id;
+            payload["amount"] = json::money(z->price_amount * was->quantity, z->currency);
+        }
+        auto w = co_await ctx_.db.writer().write<bool>(
+            [h = *was, payload = std::move(payload)](db::tx& t) -> result<bool> {
+                t.prepare(
+                     "UPDATE bookings SET status = 'expired', updated_ms = ? WHERE id = ? AND "
+                     "status = 'reserved'")
+                    .bind_all(t.now_ms(), h.id)
+                    .run();
+                if (t.conn().changes() != 1) return true;  // already settled by a racing write
+                move_seats(t, h.resource, -h.quantity, 0);
+                t.publish("booking.expired", payload);
+                return true;
+            });
         if (!w.ok()) {
             // Storage trouble: keep the seats held and try again shortly.
             s.restore_hold(*was);

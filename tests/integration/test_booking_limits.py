@@ -272,7 +272,7 @@ class BookingEventsTest(ServerTestCase):
 
     def test_expiry_publishes_booking_expired(self):
         """A hold left alone past hold_seconds expires: the row says expired and the outbox
-        has booking.expired naming the booking (user, zone, quantity), after its
+        has booking.expired naming the booking (user, show, zone, quantity, amount), after its
         booking.created; no booking.cancelled."""
         b = self.reserve(self.grace, 3)
         self.assertEqual(len(outbox(self.server, "booking.created", b["id"])), 1)
@@ -284,6 +284,8 @@ class BookingEventsTest(ServerTestCase):
         self.assertEqual(expired["zone_id"], self.zone_id)
         self.assertEqual(expired["event_id"], b["event_id"])
         self.assertEqual(expired["quantity"], 3)
+        self.assertEqual(expired["show_id"], b["show_id"])  # as booking.created names them
+        self.assertEqual(expired["amount"], b["amount"])
         self.assertEqual(db_booking_status(self.server.data_dir, b["id"]), "expired")
         seqs = query(self.server.data_dir, "SELECT type FROM outbox WHERE type LIKE 'booking.%' "
                      "AND payload LIKE ? ORDER BY seq", ("%" + b["id"] + "%",))
