@@ -1006,7 +1006,8 @@ class booking_module final : public module {
                 outcome = error::unavailable("could not save the reservation; try again");
         }
         if (!outcome.ok()) {
-            if (!held && outcome.err().status == 409) co_return co_await refuse(req, outcome.err());
+            if (!held && outcome.err().status == 409)
+                co_return co_await refuse(req, outcome.err(), step.maybe_stored);
             co_return fail(req, outcome.err());
         }
         req.idempotency->recorded = true;
@@ -1028,9 +1029,11 @@ class booking_module final : public module {
     // answered from memory alone. The refusal took no effect and is not remembered (no write per
     // sold-out answer): a retry with this key is evaluated afresh (docs/decisions/0004) — once
     // the sale opens, or with a pass.
-    awaitable<response> refuse(request& req, const error& e) {
+    // `maybe_stored`: what reserve_keys_ said of the key, when the caller has asked already.
+    awaitable<response> refuse(request& req, const error& e,
+                               std::optional<bool> maybe_stored = std::nullopt) {
         const http::idempotency_ticket& ticket = *req.idempotency;
-        if (reserve_keys_.may_have(ticket)) {
+        if (maybe_stored ? *maybe_stored : reserve_keys_.may_have(ticket)) {
             auto stored = co_await ctx_.db.read<std::optional<http::stored_response>>(
                 [ticket, now = ctx_.clock.now_ms(),
                  pending = owners_.pending_ids(ticket.caller, ticket.key)](
