@@ -37,7 +37,7 @@ class runtime {
 
     config::settings cfg_;
     souk::secrets secrets_;
-    souk::system_clock clock_;
+    souk::offset_clock clock_;  // the system's, unless a test moves it (clock_offset_seconds)
     std::vector<std::unique_ptr<io_context_owned>> ios_;
     std::unique_ptr<db::database> db_;
     std::unique_ptr<bus::bus> bus_;

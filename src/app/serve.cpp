@@ -70,7 +70,8 @@ std::string public_url(const config::settings& s, std::uint16_t http_port,
 
 }  // namespace
 
-runtime::runtime(config::settings s) : cfg_(std::move(s)) {
+runtime::runtime(config::settings s)
+    : cfg_(std::move(s)), clock_(std::chrono::seconds(cfg_.clock_offset_seconds)) {
     secrets_ = load_secrets(cfg_);
     for (std::size_t i = 0; i < thread_count(cfg_); ++i)
         ios_.push_back(std::make_unique<io_context_owned>(1));

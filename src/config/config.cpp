@@ -257,13 +257,15 @@ result<settings> extract(json::object doc, data_dir_use data_dir) {
     // Delays the tests inject: 0 anywhere but in the test environment.
     const auto& testing = doc.at("testing").get_object();
     for (const auto& [key, max] :
-         {std::pair{"bus_delivery_delay_ms", 10'000}, std::pair{"wal_fsync_delay_us", 1'000'000}}) {
+         {std::pair{"bus_delivery_delay_ms", 10'000}, std::pair{"wal_fsync_delay_us", 1'000'000},
+          std::pair{"clock_offset_seconds", 400 * 86'400}}) {
         const int delay = get_int(testing, key);
         if (!within(delay, 0, max) || (delay != 0 && s.env != "test"))
             return config_error(std::string("testing.") + key,
                                 "must be 0 (0.." + std::to_string(max) + " in test)");
     }
     s.wal_fsync_delay_us = get_int(testing, "wal_fsync_delay_us");
+    s.clock_offset_seconds = get_int(testing, "clock_offset_seconds");
     // The data directory must exist (made here unless only asked to look) and be writable.
     std::error_code ec;
     switch (data_dir) {

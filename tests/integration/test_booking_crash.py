@@ -11,10 +11,11 @@ import time
 import unittest
 
 from booking_support import (available, booking_server, db_path, db_zone, event_with_members,
-                             query, souk_check, start, unique)
+                             error_code, login, query, souk_check, start, unique)
 from harness import wait_until
 
 LIVE_CLEAN = "live state (memory against the database): 0 problem(s)"
+DAY = 86_400
 ROUNDS = 3
 THREADS = 4
 CAPACITY = 1_000_000
@@ -151,6 +152,48 @@ class LiveCheckTest(unittest.TestCase):
         self.assertIn("live state: no server running", out)
         self.assertNotIn(os.path.join(server.data_dir, "souk.ctl"),
                          [os.path.join(server.data_dir, f) for f in os.listdir(server.data_dir)])
+
+
+class KeysLiveADayTest(unittest.TestCase):
+    """An Idempotency-Key is honoured for 24 hours (API.md): a server started later
+    (testing.clock_offset_seconds) a few minutes before replays a reservation's 201, and holds a
+    key whose answer the middleware stored (a 422) to its body; a few minutes after, both keys
+    are new again."""
+
+    def test_a_key_is_honoured_for_24_hours(self):
+        server = booking_server(hold_seconds=600)
+        self.addCleanup(server.cleanup)
+        show_id, zone_id, (erin,) = event_with_members(server, ("Floor", 0, 100))
+        email = erin.user["email"]
+        key, invalid_key = unique("day"), unique("day")
+        first = erin.reserve(show_id, zone_id, 1, key=key)
+        self.assertEqual(first.status, 201, first)
+        invalid = erin.reserve(show_id, zone_id, 0, key=invalid_key)
+        self.assertEqual(invalid.status, 422, invalid)
+
+        def later(seconds):
+            server.stop()
+            server.sets["testing.clock_offset_seconds"] = str(seconds)
+            start(server)
+            return login(server, email)  # the access token has long expired
+
+        erin = later(DAY - 300)
+        again = erin.reserve(show_id, zone_id, 1, key=key)
+        self.assertEqual((again.status, again.body), (201, first.body))
+        self.assertEqual(again.header("Idempotent-Replayed"), "true")
+        reused = erin.reserve(show_id, zone_id, 2, key=invalid_key)  # the 422 is its answer
+        self.assertEqual((reused.status, error_code(reused)), (422, "IDEMPOTENCY_KEY_REUSED"))
+
+        erin = later(DAY + 300)
+        fresh = erin.reserve(show_id, zone_id, 1, key=key)
+        self.assertEqual(fresh.status, 201, fresh)
+        self.assertIsNone(fresh.header("Idempotent-Replayed"))
+        self.assertNotEqual(fresh.json()["data"]["id"], first.json()["data"]["id"])
+        other = erin.reserve(show_id, zone_id, 2, key=invalid_key)  # free again
+        self.assertEqual(other.status, 201, other)
+        server.stop()
+        code, out = souk_check(server.data_dir)
+        self.assertEqual(code, 0, out)
 
 
 class ReplayAfterRestartTest(unittest.TestCase):

@@ -24,6 +24,21 @@ class system_clock final : public clock {
     }
 };
 
+// The system's time plus a fixed offset: how the test environment starts a server "a day later"
+// (testing.clock_offset_seconds); the offset is 0 everywhere else.
+class offset_clock final : public clock {
+  public:
+    explicit offset_clock(std::chrono::milliseconds offset = {}) : offset_(offset) {}
+    sys_time now() const override {
+        return std::chrono::time_point_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now()) +
+               offset_;
+    }
+
+  private:
+    std::chrono::milliseconds offset_;
+};
+
 // A clock that only moves when told to; for deterministic tests.
 class manual_clock final : public clock {
   public:
