@@ -1575,8 +1575,13 @@ class booking_module final : public module {
 
     // Admits users at each show's rate, spread evenly: the loop ticks at least once a second.
     awaitable<void> release_loop() {
+        constexpr auto tick = std::chrono::milliseconds(250);
+        auto next = std::chrono::steady_clock::now();
         while (!stopped_) {
-            release_timer_.expires_after(std::chrono::milliseconds(250));
+            // At a fixed rate: a round's writes do not stretch the interval (after a stall it
+            // starts again from now; the quota's cap bounds what a late round admits).
+            next = std::max(next + tick, std::chrono::steady_clock::now());
+            release_timer_.expires_at(next);
             auto [ec] = co_await release_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
             if (ec || stopped_) co_return;
             for (const auto& show : catalog_.queue_shows()) {
