@@ -16,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <souk/log/log.hpp>
+#include <souk/metrics/metrics.hpp>
 
 namespace souk::app {
 
@@ -35,6 +36,39 @@ std::string error_answer(std::string_view message) {
 
 std::string control_socket_path(const config::settings& s) {
     return (std::filesystem::path(s.data_dir) / "souk.ctl").string();
+}
+
+asio::awaitable<std::vector<std::string>> check_live_state(
+    const std::vector<std::unique_ptr<module>>& modules) {
+    std::vector<std::string> problems;
+    for (const auto& m : modules) {
+        for (auto& p : co_await m->check_live())
+            problems.push_back(std::string(m->name()) + ": " + p);
+    }
+    co_return problems;
+}
+
+asio::awaitable<void> check_live_state_every(asio::steady_timer& timer, std::chrono::seconds every,
+                                             const std::vector<std::unique_ptr<module>>& modules,
+                                             const std::atomic<bool>& ready) {
+    static auto& problems_now =
+        prometheus::BuildGauge()
+            .Name("souk_live_state_problems")
+            .Help(
+                "Differences between what the server keeps in memory and its database, found "
+                "by the last self-check (0: they agree)")
+            .Register(metrics::registry())
+            .Add({});
+    for (;;) {
+        timer.expires_after(every);
+        auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (ec) co_return;
+        if (!ready.load(std::memory_order_acquire)) continue;
+        const auto problems = co_await check_live_state(modules);
+        for (const auto& p : problems)
+            log::error("memory and database disagree", {{"problem", p}});
+        problems_now.Set(static_cast<double>(problems.size()));
+    }
 }
 
 control_socket::control_socket(asio::io_context& io, std::string path,
@@ -101,10 +135,8 @@ asio::awaitable<std::string> control_socket::answer(std::string_view request) {
     if (request != "check") co_return error_answer("unknown request; try: check");
     if (!ready_.load(std::memory_order_acquire)) co_return error_answer("the server is starting");
     boost::json::array problems;
-    for (const auto& m : modules_) {
-        for (auto& p : co_await m->check_live())
-            problems.emplace_back(std::string(m->name()) + ": " + p);
-    }
+    for (auto& p : co_await check_live_state(modules_))
+        problems.emplace_back(std::move(p));
     co_return boost::json::serialize(boost::json::object{{"problems", std::move(problems)}});
 }
 

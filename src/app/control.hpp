@@ -7,6 +7,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -17,6 +18,17 @@
 namespace souk::app {
 
 std::string control_socket_path(const config::settings& s);
+
+// Every module's differences between memory and storage, each line prefixed with its module's
+// name; empty when they agree.
+boost::asio::awaitable<std::vector<std::string>> check_live_state(
+    const std::vector<std::unique_ptr<module>>& modules);
+
+// Runs check_live_state every `every` once `ready`, until `timer` is cancelled: each difference
+// is logged as an error, and the gauge souk_live_state_problems counts the last round's.
+boost::asio::awaitable<void> check_live_state_every(
+    boost::asio::steady_timer& timer, std::chrono::seconds every,
+    const std::vector<std::unique_ptr<module>>& modules, const std::atomic<bool>& ready);
 
 class control_socket {
   public:

@@ -175,6 +175,13 @@ int runtime::serve() {
     scheduler_->start();
     control_socket control(*ios_.front(), control_socket_path(cfg_), modules_, ops_->ready);
     control.start();
+    asio::steady_timer self_check(*ios_.front());
+    if (cfg_.server.self_check_seconds > 0)
+        asio::co_spawn(
+            *ios_.front(),
+            check_live_state_every(self_check, std::chrono::seconds(cfg_.server.self_check_seconds),
+                                   modules_, ops_->ready),
+            asio::detached);
 
     // Request log lines are block-buffered for speed; flush them at least once a second.
     asio::steady_timer log_flush(*ios_.front());
@@ -218,6 +225,7 @@ int runtime::serve() {
                     co_await t.async_wait(asio::use_awaitable);
                 }
                 control.stop();
+                self_check.cancel();
                 co_await bus_->drain();
                 scheduler_->stop();
                 co_await scheduler_->drain();

@@ -151,6 +151,7 @@ result<settings> extract(json::object doc, data_dir_use data_dir) {
     o.threads = get_int(srv, "threads");
     o.cpu_scheduling = std::string(srv.at("cpu_scheduling").get_string());
     o.max_connections = get_int(srv, "max_connections");
+    o.self_check_seconds = get_int(srv, "self_check_seconds");
     o.header_limit_bytes = get_int(srv, "header_limit_bytes");
     o.body_limit_bytes = get_int(srv, "body_limit_bytes");
     o.read_timeout_ms = get_int(srv, "read_timeout_ms");
@@ -171,6 +172,8 @@ result<settings> extract(json::object doc, data_dir_use data_dir) {
         return config_error("server.cpu_scheduling", "must be batch or normal");
     if (!within(o.max_connections, 1, 1'000'000))
         return config_error("server.max_connections", "must be 1..1000000");
+    if (!within(o.self_check_seconds, 0, 86'400))
+        return config_error("server.self_check_seconds", "must be 0..86400");
     if (!within(o.header_limit_bytes, 1024, 1 << 20))
         return config_error("server.header_limit_bytes", "must be 1024..1048576");
     if (!within(o.body_limit_bytes, 1024, 64 << 20))

@@ -9,6 +9,7 @@ import concurrent.futures
 import itertools
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import threading
@@ -48,6 +49,15 @@ def booking_server(hold_seconds=2, data_dir=None, extra=None):
     sets["booking.hold_seconds"] = str(hold_seconds)
     sets.update(extra or {})
     return Server(data_dir=data_dir, sets=sets, https=False)
+
+
+def metric(server, name):
+    """A series' value on GET /metrics (one without labels, or written out with them)."""
+    body = server.get("/metrics").body.decode()
+    m = re.search(r"^%s (\S+)$" % re.escape(name), body, re.M)
+    if not m:
+        raise AssertionError("no %s in /metrics" % name)
+    return float(m.group(1))
 
 
 def wait_ready(server, timeout=30.0):

@@ -11,7 +11,7 @@ import time
 import unittest
 
 from booking_support import (available, booking_server, db_path, db_zone, event_with_members,
-                             error_code, login, query, souk_check, start, unique)
+                             error_code, login, metric, query, souk_check, start, unique)
 from harness import wait_until
 
 LIVE_CLEAN = "live state (memory against the database): 0 problem(s)"
@@ -131,13 +131,15 @@ class LiveCheckTest(unittest.TestCase):
     itself."""
 
     def test_memory_and_database_disagree(self):
-        server = booking_server(hold_seconds=600)
+        server = booking_server(hold_seconds=600, extra={"server.self_check_seconds": "1"})
         self.addCleanup(server.cleanup)
         show_id, zone_id, (dan,) = event_with_members(server, ("Floor", 0, 100))
         self.assertEqual(dan.reserve(show_id, zone_id, 3).status, 201)
         code, out = souk_check(server.data_dir)
         self.assertEqual(code, 0, out)
         self.assertIn(LIVE_CLEAN, out)
+        time.sleep(1.5)  # a self-check round or so, on agreeing state
+        self.assertEqual(metric(server, "souk_live_state_problems"), 0)
         with sqlite3.connect(db_path(server.data_dir), timeout=10) as c:
             c.execute("UPDATE zones SET capacity = capacity + 5 WHERE id = ?", (zone_id,))
         code, out = souk_check(server.data_dir)
@@ -146,6 +148,11 @@ class LiveCheckTest(unittest.TestCase):
         self.assertIn("live: booking: zone %s: memory has capacity 100 held 3 confirmed 0, "
                       "SQLite 105 3 0" % zone_id, out)
         self.assertIn("check: FAILED", out)
+        # The server's own self-check finds it too: counted on /metrics, logged.
+        wait_until(lambda: metric(server, "souk_live_state_problems") == 1, 20,
+                   what="the self-check to count the difference")
+        self.assertTrue(any("memory and database disagree" in line and zone_id in line
+                            for line in server.stdout_lines))
         server.stop()
         code, out = souk_check(server.data_dir)
         self.assertEqual(code, 0, out)

@@ -9,7 +9,7 @@ import time
 import unittest
 
 from booking_support import (available, booking_server, db_booking_status,
-                             error_code, event_with_members, fire_together, query,
+                             error_code, event_with_members, fire_together, metric, query,
                              unique)
 from harness import ServerTestCase, wait_until
 
@@ -20,14 +20,6 @@ SLOW_RESERVE = {"rate_limits.reserve.per_second": str(RESERVE_PER_SECOND),
                 "rate_limits.reserve.burst": str(RESERVE_BURST),
                 # The owner index's background write comes within a second of a reservation.
                 "booking.owner_index_seconds": "1"}
-
-
-def metric(server, name):
-    body = server.get("/metrics").body.decode()
-    m = re.search(r"^%s (\S+)$" % re.escape(name), body, re.M)
-    if not m:
-        raise AssertionError("no %s in /metrics" % name)
-    return float(m.group(1))
 
 
 def writer_jobs(server):

@@ -166,7 +166,8 @@ TEST_CASE("config: other value checks name their key", "[config]") {
           bad{"server.cpu_scheduling", "fast"}, bad{"database.synchronous", "SOMETIMES"},
           bad{"database.readers", "0"}, bad{"log.level", "loud"}, bad{"server.host", ""},
           bad{"database.batch_jobs_max", "0"}, bad{"database.sync_on_writer_below_us", "-1"},
-          bad{"testing.wal_fsync_delay_us", "1000"}, bad{"testing.clock_offset_seconds", "60"}}) {
+          bad{"testing.wal_fsync_delay_us", "1000"}, bad{"testing.clock_offset_seconds", "60"},
+          bad{"server.self_check_seconds", "-1"}}) {
         INFO(b.key << " = " << b.value);
         auto o = options(dir);
         o.overrides.emplace_back(b.key, b.value);

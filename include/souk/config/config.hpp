@@ -22,6 +22,9 @@ struct server_settings {
     // preempt the thread that woke it (docs/decisions/0019); "normal": the default policy.
     std::string cpu_scheduling = "batch";
     int max_connections = 10000;
+    // Every so often the running server compares what its modules keep in memory with the
+    // database (module::check_live), as `souk check` asks it to; 0: only when asked.
+    int self_check_seconds = 300;
     int header_limit_bytes = 16 * 1024;
     int body_limit_bytes = 1 << 20;
     int read_timeout_ms = 10000;
