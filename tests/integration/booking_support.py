@@ -16,7 +16,7 @@ import threading
 import uuid
 
 import harness
-from harness import Server, child_env, run_cli, souk_bin, wait_until
+from harness import Server, ServerTestCase, child_env, run_cli, souk_bin, wait_until
 
 API = "/api/v1"
 PASSWORD = "booking pass 123"
@@ -320,3 +320,30 @@ def fire_together(fns, timeout=120.0):
     for t in threads:
         t.join(timeout)
     return results
+
+
+class BookingCase(ServerTestCase):
+    """One server (holds of 300 s) with two organizers (org, org2), two members (alice, bob)
+    and an anonymous caller (anon)."""
+
+    @classmethod
+    def new_server(cls):
+        return booking_server(hold_seconds=300)
+
+    @classmethod
+    def prepare(cls):
+        cls.org_email = "%s@example.org" % unique("org")
+        cls.org2_email = "%s@example.org" % unique("org")
+        create_user_cli(cls.server.data_dir, cls.org_email)
+        create_user_cli(cls.server.data_dir, cls.org2_email)
+        start(cls.server)
+        cls.org = login(cls.server, cls.org_email)
+        cls.org2 = login(cls.server, cls.org2_email)
+        cls.alice = register_member(cls.server)
+        cls.bob = register_member(cls.server)
+        cls.anon = Api(cls.server)
+
+    def assertStatus(self, resp, status, code=None):
+        self.assertEqual(resp.status, status, resp)
+        if code is not None:
+            self.assertEqual(error_code(resp), code, resp)

@@ -3,35 +3,11 @@ validation, and the reserve/confirm/cancel contract of API.md, one server for th
 
 import unittest
 
-from booking_support import (FUTURE, PAST, Api, available, booking_server, create_user_cli,
-                             db_zone, error_code, first_zone, login, make_event, query,
-                             register_member, start, unique, zones_of)
-from harness import ServerTestCase
+from booking_support import (FUTURE, PAST, BookingCase, available, db_zone, first_zone,
+                             make_event, query, register_member, unique, zones_of)
 
 
-class BookingApiTest(ServerTestCase):
-
-    @classmethod
-    def new_server(cls):
-        return booking_server(hold_seconds=300)
-
-    @classmethod
-    def prepare(cls):
-        cls.org_email = "%s@example.org" % unique("org")
-        cls.org2_email = "%s@example.org" % unique("org")
-        create_user_cli(cls.server.data_dir, cls.org_email)
-        create_user_cli(cls.server.data_dir, cls.org2_email)
-        start(cls.server)
-        cls.org = login(cls.server, cls.org_email)
-        cls.org2 = login(cls.server, cls.org2_email)
-        cls.alice = register_member(cls.server)
-        cls.bob = register_member(cls.server)
-        cls.anon = Api(cls.server)
-
-    def assertStatus(self, resp, status, code=None):
-        self.assertEqual(resp.status, status, resp)
-        if code is not None:
-            self.assertEqual(error_code(resp), code, resp)
+class BookingApiTest(BookingCase):
 
     # -- events: roles, ownership, slugs, visibility ---------------------------------------
 

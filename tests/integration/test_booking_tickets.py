@@ -8,10 +8,8 @@ import re
 import unittest
 import xml.etree.ElementTree as ET
 
-from booking_support import (Api, booking_server, create_user_cli, error_code, fire_together,
-                             first_zone, login, make_event, query, register_member, start,
-                             unique)
-from harness import ServerTestCase
+from booking_support import (BookingCase, error_code, fire_together, first_zone, make_event,
+                             query)
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 RFC3339 = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$"
@@ -36,30 +34,12 @@ def finder_at(cells, left, top):
     return True
 
 
-class BookingTicketsTest(ServerTestCase):
-
-    @classmethod
-    def new_server(cls):
-        return booking_server(hold_seconds=300)
+class BookingTicketsTest(BookingCase):
 
     @classmethod
     def prepare(cls):
-        cls.org_email = "%s@example.org" % unique("org")
-        cls.org2_email = "%s@example.org" % unique("org")
-        create_user_cli(cls.server.data_dir, cls.org_email)
-        create_user_cli(cls.server.data_dir, cls.org2_email)
-        start(cls.server)
-        cls.org = login(cls.server, cls.org_email)
-        cls.org2 = login(cls.server, cls.org2_email)
-        cls.alice = register_member(cls.server)
-        cls.bob = register_member(cls.server)
-        cls.anon = Api(cls.server)
+        super().prepare()
         cls.show_id, cls.zone_id = first_zone(make_event(cls.org, zones=(("Free", 0, 100),)))
-
-    def assertStatus(self, resp, status, code=None):
-        self.assertEqual(resp.status, status, resp)
-        if code is not None:
-            self.assertEqual(error_code(resp), code, resp)
 
     def held(self, who):
         r = who.reserve(self.show_id, self.zone_id, 1)
