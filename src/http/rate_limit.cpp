@@ -23,14 +23,13 @@ rate_decision rate_limiter::take(std::string_view route_class, std::string_view 
     shard& s = shards_[string_hash{}(key) % shard_count];
     const auto now = clock_.now_ms();
     std::lock_guard lock(s.mu);
-    if (s.buckets.size() >= buckets_per_shard_max) {
-        // Forget buckets that have refilled: they carry no information.
-        std::erase_if(s.buckets, [&](const auto& kv) {
-            return kv.second.tokens + (now - kv.second.last_ms) / 1000.0 * l.per_second >= l.burst;
-        });
+    if (s.buckets.size() >= buckets_per_shard_max_) {
+        // Forget buckets that have refilled (each by its own class's rate): they carry no
+        // information.
+        std::erase_if(s.buckets, [&](const auto& kv) { return kv.second.full(now); });
     }
     auto it = s.buckets.find(std::string_view(key));
-    if (it == s.buckets.end()) it = s.buckets.emplace(key, bucket{l.burst, now}).first;
+    if (it == s.buckets.end()) it = s.buckets.emplace(key, bucket{l.burst, now, &l}).first;
     bucket& b = it->second;
     b.tokens = std::min(l.burst, b.tokens + (now - b.last_ms) / 1000.0 * l.per_second);
     b.last_ms = now;

@@ -28,7 +28,9 @@ struct rate_decision {
 
 class rate_limiter {
   public:
-    explicit rate_limiter(const souk::clock& clk) : clock_(clk) {}
+    // A shard that holds buckets_per_shard_max buckets forgets those that have refilled.
+    explicit rate_limiter(const souk::clock& clk, std::size_t buckets_per_shard_max = 200'000)
+        : clock_(clk), buckets_per_shard_max_(buckets_per_shard_max) {}
     void set_limit(std::string route_class, bucket_limit l);
     bool has_class(std::string_view route_class) const;
     // Takes one token for (class, client) if there is one. The client is client_prefix followed
@@ -48,15 +50,20 @@ class rate_limiter {
     struct bucket {
         double tokens;
         std::int64_t last_ms;
+        const bucket_limit* limit;  // its class's (limits_ keeps its values in place)
+        bool full(std::int64_t now_ms) const {
+            return tokens + static_cast<double>(now_ms - last_ms) / 1000.0 * limit->per_second >=
+                   limit->burst;
+        }
     };
     struct shard {
         std::mutex mu;
         string_map<bucket> buckets;
     };
     static constexpr std::size_t shard_count = 16;
-    static constexpr std::size_t buckets_per_shard_max = 200'000;
 
     const souk::clock& clock_;
+    std::size_t buckets_per_shard_max_;
     string_map<bucket_limit> limits_;
     std::array<shard, shard_count> shards_;
 };
