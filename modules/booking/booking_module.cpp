@@ -1,12 +1,12 @@
 // The booking module: events, shows and zones (organizer CRUD), and reservations on the
 // inventory engine — reserve, confirm, cancel, expire — per API.md "Booking".
 #include <fmt/format.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
 #include <boost/json.hpp>
 #include <souk/booking/booking.hpp>
 #include <souk/core/assert.hpp>

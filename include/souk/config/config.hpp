@@ -47,8 +47,8 @@ struct settings {
     int sync_on_writer_below_us = 1000;   // db::writer_options::sync_on_writer_below_us
     bool wal_frames_in_one_write = true;  // db/wal_vfs.hpp
     int wal_fsync_delay_us = 0;  // testing.wal_fsync_delay_us: a slow disk, simulated (test env)
-    int clock_offset_seconds =
-        0;  // testing.clock_offset_seconds: the server lives later (test env)
+    // testing.clock_offset_seconds: the server's clock runs this much ahead (test env)
+    int clock_offset_seconds = 0;
     bool log_requests = true;
     std::string log_level = "info";
     boost::json::object raw;  // the merged document, for module sections
