@@ -153,6 +153,14 @@ class LiveCheckTest(unittest.TestCase):
                    what="the self-check to count the difference")
         self.assertTrue(any("memory and database disagree" in line and zone_id in line
                             for line in server.stdout_lines))
+        # A running server that cannot be asked fails the check: it could not be made.
+        os.rename(os.path.join(server.data_dir, "souk.ctl"),
+                  os.path.join(server.data_dir, "moved.ctl"))
+        code, out = souk_check(server.data_dir)
+        self.assertEqual(code, 1, out)
+        self.assertIn("live state: cannot ask the running server", out)
+        os.rename(os.path.join(server.data_dir, "moved.ctl"),
+                  os.path.join(server.data_dir, "souk.ctl"))
         server.stop()
         code, out = souk_check(server.data_dir)
         self.assertEqual(code, 0, out)
