@@ -1161,7 +1161,8 @@ class booking_module final : public module {
 
     awaitable<result<std::string>> confirm_on_shard(shard& s, booking_row b) {
         std::string payment_id;
-        if (b.amount > 0 && s.find(b.id)) {
+        if (const auto* held = s.find(b.id);
+            b.amount > 0 && held && held->state == inventory::hold_state::held) {
             // Paid while `payment.succeeded` is still on its way to us: confirmed now. The read
             // lets the shard run other work; the checks below see the hold as it is after it.
             auto paid = co_await succeeded_payment(b.id);

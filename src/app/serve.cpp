@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <souk/core/poll.hpp>
 #include <souk/core/thread.hpp>
 #include <souk/log/log.hpp>
 #include <souk/metrics/metrics.hpp>
@@ -219,11 +220,8 @@ int runtime::serve() {
         asio::co_spawn(
             *ios_.front(),
             [&]() -> asio::awaitable<void> {
-                asio::steady_timer t(*ios_.front());
-                for (int i = 0; i < 1000 && srv.connections() > 0; ++i) {
-                    t.expires_after(std::chrono::milliseconds(10));
-                    co_await t.async_wait(asio::use_awaitable);
-                }
+                co_await poll_until([&] { return srv.connections() == 0; },
+                                    std::chrono::milliseconds(10), std::chrono::seconds(10));
                 control.stop();
                 self_check.cancel();
                 co_await bus_->drain();

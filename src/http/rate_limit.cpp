@@ -31,7 +31,7 @@ rate_decision rate_limiter::take(std::string_view route_class, std::string_view 
     auto it = s.buckets.find(std::string_view(key));
     if (it == s.buckets.end()) it = s.buckets.emplace(key, bucket{l.burst, now, &l}).first;
     bucket& b = it->second;
-    b.tokens = std::min(l.burst, b.tokens + (now - b.last_ms) / 1000.0 * l.per_second);
+    b.tokens = b.tokens_at(now);
     b.last_ms = now;
     rate_decision d;
     d.limit = l.burst;

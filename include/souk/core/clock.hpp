@@ -29,11 +29,7 @@ class system_clock final : public clock {
 class offset_clock final : public clock {
   public:
     explicit offset_clock(std::chrono::milliseconds offset = {}) : offset_(offset) {}
-    sys_time now() const override {
-        return std::chrono::time_point_cast<std::chrono::milliseconds>(
-                   std::chrono::system_clock::now()) +
-               offset_;
-    }
+    sys_time now() const override { return system_clock().now() + offset_; }
 
   private:
     std::chrono::milliseconds offset_;

@@ -1,6 +1,7 @@
 #pragma once
 // Token buckets per client (the caller's user id, else the remote address) and route class.
 // Rejections cost a hash lookup and no SQLite work.
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <mutex>
@@ -51,10 +52,12 @@ class rate_limiter {
         double tokens;
         std::int64_t last_ms;
         const bucket_limit* limit;  // its class's (limits_ keeps its values in place)
-        bool full(std::int64_t now_ms) const {
-            return tokens + static_cast<double>(now_ms - last_ms) / 1000.0 * limit->per_second >=
-                   limit->burst;
+        // The tokens it holds at now_ms, refilled at its class's rate up to its burst.
+        double tokens_at(std::int64_t now_ms) const {
+            return std::min(limit->burst, tokens + static_cast<double>(now_ms - last_ms) / 1000.0 *
+                                                       limit->per_second);
         }
+        bool full(std::int64_t now_ms) const { return tokens_at(now_ms) >= limit->burst; }
     };
     struct shard {
         std::mutex mu;
